@@ -1,0 +1,1 @@
+"""Shopify adapter (built in the Shopify issue)."""

@@ -1,0 +1,1 @@
+"""WooCommerce adapter (built in the WooCommerce issue)."""

@@ -1,0 +1,40 @@
+"""The loyalty server: ``create_app`` builds the Flask app from settings (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from integrations.demo.discounts import issue_demo_code
+
+from .config import load_settings
+from .db import Database
+from .runtime import Runtime
+from .topics import build_handlers
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides environment settings (tests pass their own)."""
+    settings = load_settings(overrides=config)
+    app = Flask(__name__)
+    app.config.update(settings.as_flask_config())
+    runtime = Runtime(
+        settings=settings,
+        database=Database(settings.DATABASE_URL),
+        handlers=build_handlers(),
+        code_issuers={"demo": issue_demo_code},
+    )
+    app.extensions["loyalty"] = runtime
+    logging.basicConfig(level=logging.INFO if settings.LOYALTY_ENV != "test" else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from .web import register_web
+
+    register_web(app)
+    from .cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,129 @@
+"""Background jobs: functions of (runtime, *ids), safe to run twice, enqueued after commit.
+
+Without REDIS_URL they run in-process: on a background thread (``JOBS_MODE=thread``) or right
+after the commit that enqueued them (``eager``, for tests and the CLI). With REDIS_URL they go
+to Celery (``plugin_server.celery_app``)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .db import after_commit, unit_of_work
+from .loyalty.inbox import note_crash, process_event, unprocessed
+from .loyalty.orders import release_due_points
+from .loyalty.redeem import void_stale_holds
+from .models import Merchant
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def process_inbox_event(runtime: Runtime, event_id: int) -> str:
+    try:
+        with unit_of_work(runtime.database) as session:
+            return process_event(session, event_id, runtime.handlers)
+    except Exception as error:
+        log.exception("inbox event %s crashed; the sweep will retry it", event_id)
+        with unit_of_work(runtime.database) as session:
+            note_crash(session, event_id, error)
+        return "received"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    redispatched: int
+    released_points: int
+    voided_holds: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"redispatched": self.redispatched, "released_points": self.released_points,
+                "voided_holds": self.voided_holds}
+
+
+def sweep(runtime: Runtime, older_than_seconds: int = 30) -> SweepReport:
+    """Re-dispatch deliveries left unprocessed, release due pending points, void stale holds."""
+    with unit_of_work(runtime.database) as session:
+        leftovers = unprocessed(session, older_than_seconds=older_than_seconds)
+    for event_id in leftovers:
+        runtime.jobs.enqueue("process_inbox_event", event_id)
+    with unit_of_work(runtime.database) as session:
+        merchant_ids = list(session.execute(
+            select(Merchant.id).where(Merchant.status == "active")).scalars())
+    released = 0
+    for merchant_id in merchant_ids:
+        with unit_of_work(runtime.database) as session:
+            released += release_due_points(session, merchant_id)
+    with unit_of_work(runtime.database) as session:
+        voided = void_stale_holds(session, runtime.settings.REDEMPTION_HOLD_TIMEOUT_SECONDS)
+    return SweepReport(len(leftovers), released, voided)
+
+
+JOBS: dict[str, Callable[..., Any]] = {
+    "process_inbox_event": process_inbox_event,
+    "sweep": sweep,
+}
+
+
+class JobQueue:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        if self.runtime.settings.REDIS_URL:
+            return "celery"
+        return self.runtime.settings.JOBS_MODE
+
+    def enqueue(self, name: str, *args: Any) -> None:
+        if name not in JOBS:
+            raise KeyError(f"unknown job {name!r}")
+        mode = self.mode
+        if mode == "celery":
+            from .celery_app import run_job
+
+            run_job.delay(name, list(args))
+        elif mode == "eager":
+            self.run(name, *args)
+        else:
+            self._ensure_worker()
+            self._queue.put((name, args))
+
+    def enqueue_after_commit(self, session: Session, name: str, *args: Any) -> None:
+        after_commit(session, lambda: self.enqueue(name, *args))
+
+    def run(self, name: str, *args: Any) -> Any:
+        return JOBS[name](self.runtime, *args)
+
+    def drain(self) -> None:
+        """Wait until every job queued on the background thread has run."""
+        self._queue.join()
+
+    def _ensure_worker(self) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="loyalty-jobs",
+                                                daemon=True)
+                self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            name, args = self._queue.get()
+            try:
+                self.run(name, *args)
+            except Exception:
+                log.exception("job %s%r failed", name, args)
+            finally:
+                self._queue.task_done()

@@ -1,0 +1,1 @@
+"""The points engine: pure rules and the services that apply them to the ledger."""

@@ -1,0 +1,123 @@
+"""The platform-neutral inbox: store each delivery once, process it once, explain failures."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from integrations.errors import PayloadError
+from plugin_server.models import InboxEvent, Merchant, utcnow
+
+from .errors import LoyaltyError
+from .rules import RuleError
+
+log = logging.getLogger(__name__)
+
+# (session, merchant_id, raw body) -> None; raises PayloadError for bodies it cannot use.
+TopicHandler = Callable[[Session, int, bytes], None]
+MAX_ATTEMPTS = 5
+
+
+def store_delivery(session: Session, merchant_id: int, platform: str, topic: str,
+                   event_id: str, payload: bytes,
+                   headers: Mapping[str, str] | None = None) -> int | None:
+    """Insert a delivery unless the same (merchant, topic, event id) is stored already.
+    Returns the new row's id, or None for a duplicate."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(InboxEvent).values(
+            merchant_id=merchant_id, platform=platform, topic=topic[:80],
+            event_id=event_id[:190], payload=payload,
+            headers_json=json.dumps(dict(headers or {})), state="received", reason="",
+            attempts=0, received_at=utcnow(),
+        ).on_conflict_do_nothing().returning(InboxEvent.id)
+    )
+    row = result.first()
+    return None if row is None else int(row[0])
+
+
+def record_failure(session: Session, merchant_id: int, platform: str, topic: str,
+                   event_id: str, payload: bytes, reason: str) -> int | None:
+    """Store a delivery we already know we cannot use (say, a body that is not JSON)."""
+    event_row = store_delivery(session, merchant_id, platform, topic, event_id, payload)
+    if event_row is not None:
+        event = session.get(InboxEvent, event_row)
+        assert event is not None
+        event.state = "failed"
+        event.reason = reason[:1000]
+        event.processed_at = utcnow()
+    return event_row
+
+
+def process_event(session: Session, event_id: int,
+                  handlers: Mapping[tuple[str, str], TopicHandler],
+                  now: datetime | None = None) -> str:
+    """Run a stored delivery through its topic handler. Returns the event's state after."""
+    event = session.execute(
+        select(InboxEvent).where(InboxEvent.id == event_id).with_for_update()
+    ).scalar_one_or_none()
+    if event is None:
+        return "missing"
+    if event.state != "received":
+        return event.state
+    event.attempts += 1
+    event.processed_at = now or utcnow()
+    handler = handlers.get((event.platform, event.topic))
+    if handler is None:
+        event.state = "ignored"
+        event.reason = f"no handler for topic {event.topic!r}"
+        log.info("inbox %s: %s", event.id, event.reason)
+        return event.state
+    merchant = session.get(Merchant, event.merchant_id)
+    if merchant is None or merchant.status == "purging":
+        event.state = "ignored"
+        event.reason = "merchant is gone"
+        return event.state
+    try:
+        with session.begin_nested():
+            handler(session, event.merchant_id, event.payload)
+    except (PayloadError, LoyaltyError, RuleError) as error:
+        event.state = "failed"
+        event.reason = f"{type(error).__name__}: {error}"[:1000]
+        log.warning("inbox %s (%s) failed: %s", event.id, event.topic, event.reason)
+        return event.state
+    event.state = "processed"
+    event.reason = ""
+    return event.state
+
+
+def note_crash(session: Session, event_id: int, error: BaseException) -> None:
+    """Count an unexpected failure; after MAX_ATTEMPTS the delivery is marked failed."""
+    event = session.get(InboxEvent, event_id)
+    if event is None or event.state != "received":
+        return
+    event.attempts += 1
+    event.reason = f"{type(error).__name__}: {error}"[:1000]
+    if event.attempts >= MAX_ATTEMPTS:
+        event.state = "failed"
+        event.processed_at = utcnow()
+
+
+def unprocessed(session: Session, older_than_seconds: int = 30, limit: int = 1000,
+                now: datetime | None = None) -> list[int]:
+    cutoff = (now or utcnow()) - timedelta(seconds=older_than_seconds)
+    return list(session.execute(
+        select(InboxEvent.id).where(InboxEvent.state == "received",
+                                    InboxEvent.received_at <= cutoff)
+        .order_by(InboxEvent.id).limit(limit)
+    ).scalars())
+
+
+def list_events(session: Session, *, failed_only: bool = False,
+                limit: int = 200) -> list[InboxEvent]:
+    query = select(InboxEvent).order_by(InboxEvent.id.desc()).limit(limit)
+    if failed_only:
+        query = query.where(InboxEvent.state == "failed")
+    return list(session.execute(query).scalars())

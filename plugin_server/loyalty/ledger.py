@@ -1,0 +1,101 @@
+"""Posting ledger entries. The only code that changes a member's cached balances, always in
+the same transaction as the entry that explains the change (L3, L4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from plugin_server.models import LedgerEntry, Member, utcnow
+
+from .errors import InsufficientPoints, InvalidArgument
+
+MAX_ABS_POINTS = 10**9
+
+
+def _check_amount(points: int, pending_points: int) -> None:
+    for value in (points, pending_points):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidArgument(f"points must be whole numbers, got {value!r}")
+        if abs(value) > MAX_ABS_POINTS:
+            raise InvalidArgument(f"{value} points is beyond the limit of {MAX_ABS_POINTS}")
+    if points == 0 and pending_points == 0:
+        raise InvalidArgument("a ledger entry must change the balance or the pending points")
+
+
+def entry_exists(session: Session, merchant_id: int, source_kind: str, source_id: str) -> bool:
+    found = session.execute(
+        select(LedgerEntry.id).where(
+            LedgerEntry.merchant_id == merchant_id,
+            LedgerEntry.source_kind == source_kind,
+            LedgerEntry.source_id == source_id,
+        )
+    ).first()
+    return found is not None
+
+
+def post_entry(
+    session: Session,
+    member: Member,
+    *,
+    kind: str,
+    source_kind: str,
+    source_id: str,
+    points: int = 0,
+    pending_points: int = 0,
+    order_id: int | None = None,
+    redemption_id: int | None = None,
+    reason: str = "",
+    actor: str = "system",
+    require_balance: bool = False,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Append one entry and move the member's cached balances by the same amounts.
+
+    With ``require_balance`` the debit only happens if the available balance covers it, checked
+    and applied in one conditional UPDATE, so concurrent debits can never overdraw (L2).
+    A second entry with the same (merchant, source kind, source id) violates a unique key (L1).
+    """
+    _check_amount(points, pending_points)
+    change = update(Member).where(Member.id == member.id,
+                                  Member.merchant_id == member.merchant_id)
+    if require_balance:
+        if points >= 0:
+            raise InvalidArgument("require_balance is for debits")
+        change = change.where(Member.balance >= -points)
+    result = session.execute(
+        change.values(balance=Member.balance + points, pending=Member.pending + pending_points)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InsufficientPoints(f"member {member.id} does not have {-points} points available")
+    entry = LedgerEntry(
+        merchant_id=member.merchant_id,
+        member_id=member.id,
+        kind=kind,
+        points=points,
+        pending_points=pending_points,
+        source_kind=source_kind,
+        source_id=source_id,
+        order_id=order_id,
+        redemption_id=redemption_id,
+        reason=reason[:500],
+        actor=actor[:120],
+        created_at=now or utcnow(),
+    )
+    session.add(entry)
+    session.flush([entry])
+    session.expire(member, ["balance", "pending"])
+    return entry
+
+
+def ledger_sums(session: Session, member_id: int) -> tuple[int, int]:
+    """(available, pending) recomputed from the entries."""
+    row = session.execute(
+        select(func.coalesce(func.sum(LedgerEntry.points), 0),
+               func.coalesce(func.sum(LedgerEntry.pending_points), 0))
+        .where(LedgerEntry.member_id == member_id)
+    ).one()
+    return int(row[0]), int(row[1])

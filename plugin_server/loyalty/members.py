@@ -1,0 +1,112 @@
+"""Finding and creating members; guests known by email are claimed when their account appears."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from integrations.base import Customer
+from plugin_server.models import Member, Order
+
+from .errors import InvalidArgument, NotFound
+from .ledger import post_entry
+
+
+def normalise_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    email = email.strip().lower()
+    if not email:
+        return None
+    if "@" not in email or len(email) > 320 or any(ch.isspace() for ch in email):
+        raise InvalidArgument(f"{email!r} is not an email address")
+    return email
+
+
+def _insert_ignoring_conflict(session: Session, values: dict[str, object]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(Member).values(**values).on_conflict_do_nothing())
+
+
+def find_member(session: Session, merchant_id: int, customer: str) -> Member:
+    """By platform customer id or by email (the CLI's CUSTOMER argument)."""
+    column = Member.email if "@" in customer else Member.customer_id
+    value = customer.strip().lower() if "@" in customer else customer
+    member = session.execute(
+        select(Member).where(Member.merchant_id == merchant_id, column == value)
+    ).scalar_one_or_none()
+    if member is None:
+        raise NotFound(f"no member {customer!r} in merchant {merchant_id}")
+    return member
+
+
+def _by(session: Session, merchant_id: int, **criteria: str) -> Member | None:
+    query = select(Member).where(Member.merchant_id == merchant_id)
+    for name, value in criteria.items():
+        query = query.where(getattr(Member, name) == value)
+    return session.execute(query).scalar_one_or_none()
+
+
+def member_for_customer(session: Session, merchant_id: int, customer: Customer) -> Member | None:
+    """The member an order or account belongs to, created if new; None when the shopper has
+    neither an account nor an email (nobody to award)."""
+    email = normalise_email(customer.email)
+    names = {"first_name": (customer.first_name or "")[:120],
+             "last_name": (customer.last_name or "")[:120]}
+    if customer.customer_id:
+        member = _by(session, merchant_id, customer_id=customer.customer_id)
+        guest = _by(session, merchant_id, email=email) if email else None
+        if member is None and guest is not None and guest.customer_id is None:
+            guest.customer_id = customer.customer_id
+            session.flush()
+            return guest
+        if member is None:
+            _insert_ignoring_conflict(session, {
+                "merchant_id": merchant_id, "customer_id": customer.customer_id,
+                "email": email if guest is None else None, **names,
+                "balance": 0, "pending": 0, "tier_progress": 0,
+            })
+            member = _by(session, merchant_id, customer_id=customer.customer_id)
+            assert member is not None
+        if guest is not None and guest.id != member.id and guest.customer_id is None:
+            merge_guest_into(session, guest, member)
+        if email and member.email is None and guest is None:
+            member.email = email
+        return member
+    if email is None:
+        return None
+    member = _by(session, merchant_id, email=email)
+    if member is None:
+        _insert_ignoring_conflict(session, {
+            "merchant_id": merchant_id, "email": email, **names,
+            "balance": 0, "pending": 0, "tier_progress": 0,
+        })
+        member = _by(session, merchant_id, email=email)
+        assert member is not None
+    return member
+
+
+def merge_guest_into(session: Session, guest: Member, member: Member) -> None:
+    """Move a guest's points and orders to the account that now owns the email."""
+    session.refresh(guest, ["balance", "pending"])
+    balance, pending = guest.balance, guest.pending
+    if balance or pending:
+        reason = f"points earned as a guest, claimed by account {member.customer_id}"
+        post_entry(session, guest, kind="adjustment", source_kind="guest_claim_out",
+                   source_id=str(guest.id), points=-balance, pending_points=-pending,
+                   reason=reason)
+        post_entry(session, member, kind="adjustment", source_kind="guest_claim_in",
+                   source_id=str(guest.id), points=balance, pending_points=pending,
+                   reason=reason)
+    session.execute(update(Order).where(Order.member_id == guest.id,
+                                        Order.merchant_id == guest.merchant_id)
+                    .values(member_id=member.id))
+    email = guest.email
+    guest.email = None
+    session.flush()
+    if member.email is None:
+        member.email = email
+        session.flush()

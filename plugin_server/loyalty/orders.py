@@ -1,0 +1,233 @@
+"""Orders to points: award once, reverse refunds in proportion, reverse what is left on cancel.
+
+``sync_order`` treats every delivery as "the order as it is now" and moves the ledger toward
+the state that order implies, so duplicate, late and out-of-order deliveries converge (L1, L5,
+L6). The order row is locked for the whole transaction; the ledger's unique keys back it up.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from integrations.base import Order, Refund, RefundLine
+from integrations.canonical import order_to_dict, parse_order
+from plugin_server.models import Member, OrderRefund, utcnow
+from plugin_server.models import Order as OrderRow
+
+from .ledger import post_entry
+from .members import member_for_customer
+from .program import Program, load_program
+from .rules import AwardSnapshot, award_is_due, compute_award, pending_until, points_to_reverse
+from .tiers import reevaluate_member_tier
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    order_id: int
+    member_id: int | None
+    awarded: int = 0
+    reversed: int = 0
+    note: str = ""
+
+
+def _insert_ignore(session: Session, model: type, values: dict[str, object]) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def lock_order(session: Session, merchant_id: int, order: Order) -> OrderRow:
+    """The order's row, created if new, locked until the transaction ends."""
+    query = (select(OrderRow)
+             .where(OrderRow.merchant_id == merchant_id,
+                    OrderRow.platform_order_id == order.order_id)
+             .with_for_update())
+    row = session.execute(query).scalar_one_or_none()
+    if row is None:
+        _insert_ignore(session, OrderRow, {
+            "merchant_id": merchant_id, "platform_order_id": order.order_id,
+            "currency": order.currency, "placed_at": order.created_at,
+            "platform_updated_at": order.updated_at, "created_at": utcnow(),
+            "updated_at": utcnow(),
+        })
+        row = session.execute(query).scalar_one()
+    return row
+
+
+def _refund_amount(refund: Refund) -> Decimal:
+    return refund.lines_subtotal if refund.lines else refund.amount
+
+
+def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> None:
+    if fresh:
+        row.name = order.name[:64]
+        row.customer_id = order.customer.customer_id
+        row.email = (order.customer.email or "").strip().lower() or None
+        row.currency = order.currency
+        row.placed_at = order.created_at
+        row.platform_updated_at = order.updated_at
+        row.subtotal = order.lines_subtotal
+        row.total = order.total
+        row.discount_codes = json.dumps(list(order.discount_codes))
+        row.snapshot = json.dumps(order_to_dict(order))
+    # Facts only ever become true, whatever order the deliveries arrive in.
+    row.paid = row.paid or order.paid
+    row.fulfilled = row.fulfilled or order.fulfilled
+    row.cancelled = row.cancelled or order.cancelled
+    row.test = row.test or order.test
+    for refund in order.refunds:
+        _insert_ignore(session, OrderRefund, {
+            "merchant_id": row.merchant_id, "order_id": row.id,
+            "platform_refund_id": refund.refund_id, "refunded_at": refund.created_at,
+            "amount": _refund_amount(refund), "shipping": refund.shipping,
+            "lines_json": json.dumps([[line.line_id, line.quantity, str(line.subtotal)]
+                                      for line in refund.lines]),
+            "applied": False, "points_reversed": 0, "created_at": utcnow(),
+        })
+
+
+def _as_refund(row: OrderRefund) -> Refund:
+    lines = tuple(RefundLine(line_id, quantity, Decimal(subtotal))
+                  for line_id, quantity, subtotal in json.loads(row.lines_json))
+    return Refund(refund_id=row.platform_refund_id, order_id=str(row.order_id),
+                  created_at=row.refunded_at, lines=lines, amount=row.amount,
+                  shipping=row.shipping)
+
+
+def _post(session: Session, member: Member, row: OrderRow, points: int, *, kind: str,
+          source_kind: str, source_id: str, reason: str, now: datetime) -> None:
+    """Post an order's points to pending while they are pending, else to the balance."""
+    if points == 0:
+        return
+    pending = row.points_are_pending
+    post_entry(session, member, kind=kind, source_kind=source_kind, source_id=source_id,
+               points=0 if pending else points, pending_points=points if pending else 0,
+               order_id=row.id, reason=reason, now=now)
+
+
+def _award(session: Session, program: Program, row: OrderRow, order: Order, member: Member,
+           now: datetime) -> int:
+    due, why = award_is_due(order, program.policy)
+    if not due:
+        row.status_note = why
+        return 0
+    snapshot = compute_award(order, program.policy, program.tier_multiplier(member.tier_id))
+    row.award_snapshot = snapshot.to_json()
+    row.awarded_points = snapshot.points
+    row.awarded_at = now
+    row.base_amount = snapshot.base_amount
+    row.pending_until = pending_until(now, program.policy) if snapshot.points else None
+    row.status_note = "awarded"
+    _post(session, member, row, snapshot.points, kind="award", source_kind="order",
+          source_id=order.order_id, reason=f"order {order.name or order.order_id}", now=now)
+    return snapshot.points
+
+
+def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datetime) -> int:
+    assert row.award_snapshot is not None
+    snapshot = AwardSnapshot.from_json(row.award_snapshot)
+    refunds = list(session.execute(
+        select(OrderRefund).where(OrderRefund.order_id == row.id)
+        .order_by(OrderRefund.refunded_at, OrderRefund.id)
+    ).scalars())
+    row.refunded_amount = min(sum((r.amount for r in refunds), Decimal(0)), row.base_amount)
+    # Each new refund reverses what all refunds so far take back, less what was reversed
+    # already: the total is the same whatever order the refunds arrive in (L5, L6).
+    done = [refund for refund in refunds if refund.applied]
+    total = 0
+    for refund in refunds:
+        if refund.applied:
+            continue
+        done.append(refund)
+        target = points_to_reverse(snapshot, [_as_refund(r) for r in done])
+        delta = max(target - row.reversed_points, 0)
+        refund.applied = True
+        refund.points_reversed = delta
+        if delta:
+            _post(session, member, row, -delta, kind="reversal", source_kind="refund",
+                  source_id=f"{row.platform_order_id}:{refund.platform_refund_id}",
+                  reason=f"refund on order {row.name or row.platform_order_id}", now=now)
+            row.reversed_points += delta
+            total += delta
+    return total
+
+
+def _reverse_cancel(session: Session, row: OrderRow, member: Member, now: datetime) -> int:
+    left = row.awarded_points - row.reversed_points
+    if left <= 0:
+        return 0
+    _post(session, member, row, -left, kind="cancellation", source_kind="cancellation",
+          source_id=row.platform_order_id,
+          reason=f"order {row.name or row.platform_order_id} cancelled", now=now)
+    row.reversed_points += left
+    return left
+
+
+def sync_order(session: Session, merchant_id: int, order: Order, *,
+               program: Program | None = None, now: datetime | None = None) -> OrderOutcome:
+    """Bring the ledger in line with the order as it is now. Safe to call any number of times,
+    in any order, with stale or duplicate copies."""
+    now = now or utcnow()
+    program = program or load_program(session, merchant_id)
+    row = lock_order(session, merchant_id, order)
+    fresh = row.snapshot == "{}" or order.updated_at >= row.platform_updated_at
+    _merge_order(session, row, order, fresh)
+    session.flush()
+    if row.member_id is None:
+        member = member_for_customer(session, merchant_id, order.customer)
+        if member is None:
+            row.status_note = "no customer or email to award"
+            return OrderOutcome(row.id, None, note=row.status_note)
+        row.member_id = member.id
+    else:
+        member = session.get(Member, row.member_id)
+        assert member is not None
+    awarded = reversed_points = 0
+    if row.award_snapshot is None:
+        latest = order if fresh else parse_order(json.loads(row.snapshot))
+        awarded = _award(session, program, row, _with_facts(latest, row), member, now)
+    if row.award_snapshot is not None:
+        reversed_points += _reverse_refunds(session, row, member, now)
+        if row.cancelled:
+            reversed_points += _reverse_cancel(session, row, member, now)
+    session.flush()
+    if awarded or reversed_points:
+        reevaluate_member_tier(session, program, member, now, reason="order")
+    return OrderOutcome(row.id, member.id, awarded, reversed_points, row.status_note)
+
+
+def _with_facts(order: Order, row: OrderRow) -> Order:
+    """The latest order with the facts accumulated from every delivery so far."""
+    return replace(order, paid=row.paid, fulfilled=row.fulfilled, cancelled=row.cancelled,
+                   test=row.test)
+
+
+def release_due_points(session: Session, merchant_id: int, now: datetime | None = None,
+                       limit: int = 500) -> int:
+    """Make pending points available for orders whose pending period has ended."""
+    now = now or utcnow()
+    due = session.execute(
+        select(OrderRow).where(OrderRow.merchant_id == merchant_id,
+                               OrderRow.pending_until <= now,
+                               OrderRow.released_at.is_(None))
+        .order_by(OrderRow.pending_until).limit(limit).with_for_update()
+    ).scalars().all()
+    released = 0
+    for row in due:
+        left = row.awarded_points - row.reversed_points
+        member = session.get(Member, row.member_id) if row.member_id else None
+        if left > 0 and member is not None:
+            post_entry(session, member, kind="release", source_kind="release",
+                       source_id=row.platform_order_id, points=left, pending_points=-left,
+                       order_id=row.id, reason="pending period ended", now=now)
+            released += left
+        row.released_at = now
+    session.flush()
+    return released

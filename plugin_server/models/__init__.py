@@ -1,0 +1,26 @@
+"""SQLAlchemy models. Every row belongs to one merchant."""
+
+from .base import Base, utcnow
+from .inbox import InboxEvent
+from .ledger import IdempotencyRecord, LedgerEntry, Redemption
+from .member import Member, TierChange
+from .merchant import EarningRule, Merchant, ProgramSettings, Reward, Tier
+from .order import Order, OrderRefund
+
+__all__ = [
+    "Base",
+    "EarningRule",
+    "IdempotencyRecord",
+    "InboxEvent",
+    "LedgerEntry",
+    "Member",
+    "Merchant",
+    "Order",
+    "OrderRefund",
+    "ProgramSettings",
+    "Redemption",
+    "Reward",
+    "Tier",
+    "TierChange",
+    "utcnow",
+]

@@ -1,0 +1,25 @@
+"""What a request, a job and a command share: settings, the database, the job queue, the
+inbox handlers and the platforms' discount-code issuers. One per app; tests make their own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .db import Database
+from .jobs import JobQueue
+from .loyalty.inbox import TopicHandler
+from .loyalty.rewards import CodeIssuer
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    handlers: Mapping[tuple[str, str], TopicHandler]
+    code_issuers: dict[str, CodeIssuer] = field(default_factory=dict)
+    jobs: JobQueue = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobQueue(self)

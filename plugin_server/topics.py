@@ -1,0 +1,37 @@
+"""Which code handles which (platform, topic) delivery from the inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+
+from integrations.canonical import decode_json, parse_customer, parse_order
+from integrations.errors import PayloadError
+from plugin_server.loyalty.inbox import TopicHandler
+from plugin_server.loyalty.members import member_for_customer
+from plugin_server.loyalty.orders import sync_order
+
+ORDER_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled",
+                "orders/fulfilled", "refunds/create")
+CUSTOMER_TOPICS = ("customers/create", "customers/update")
+
+
+def canonical_order(session: Session, merchant_id: int, body: bytes) -> None:
+    sync_order(session, merchant_id, parse_order(decode_json(body)))
+
+
+def canonical_customer(session: Session, merchant_id: int, body: bytes) -> None:
+    customer = parse_customer(decode_json(body))
+    if customer.customer_id is None and customer.email is None:
+        raise PayloadError("customer has neither customer_id nor email")
+    member_for_customer(session, merchant_id, customer)
+
+
+def build_handlers() -> Mapping[tuple[str, str], TopicHandler]:
+    handlers: dict[tuple[str, str], TopicHandler] = {}
+    for topic in ORDER_TOPICS:
+        handlers[("demo", topic)] = canonical_order
+    for topic in CUSTOMER_TOPICS:
+        handlers[("demo", topic)] = canonical_customer
+    return handlers

@@ -1,0 +1,37 @@
+"""One database session per request; the request boundary commits (or rolls back)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g
+from sqlalchemy.orm import Session
+
+from plugin_server.runtime import Runtime
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["loyalty"]
+
+
+def db_session() -> Session:
+    if "db_session" not in g:
+        g.db_session = runtime().database.session()
+    return g.db_session
+
+
+def register_session(app: Flask) -> None:
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        session = g.pop("db_session", None)
+        if session is not None:
+            try:
+                session.commit()
+            finally:
+                session.close()
+        return response
+
+    @app.teardown_request
+    def _close(_error: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
