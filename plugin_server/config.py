@@ -10,7 +10,7 @@ from typing import Any
 
 ENVIRONMENTS = ("development", "test", "production")
 INSTANCE_DIR = Path(os.environ.get("LOYALTY_INSTANCE_DIR", Path.cwd() / "instance"))
-DEV_SECRET = "dev-secret-not-for-production"  # noqa: S105 - development only, refused in production
+DEV_SECRET = "dev-secret-not-for-production"
 
 
 class ConfigError(RuntimeError):

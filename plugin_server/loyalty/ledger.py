@@ -86,7 +86,7 @@ def post_entry(
         created_at=now or utcnow(),
     )
     session.add(entry)
-    session.flush([entry])
+    session.flush()
     session.expire(member, ["balance", "pending"])
     return entry
 

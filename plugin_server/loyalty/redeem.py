@@ -75,7 +75,7 @@ def redeem_reward(database: Database, merchant_id: int, member_id: int, reward_i
             return answer
     try:
         issued = issuer(request)
-    except Exception as error:  # noqa: BLE001 - any platform failure must release the hold
+    except Exception as error:
         log.warning("platform refused redemption %s: %s", request.redemption_id, error)
         refused = error if isinstance(error, PlatformRefused) else PlatformRefused(
             f"the store could not create the discount code: {error}")
