@@ -1,1 +1,1 @@
-"""Platform adapters: pure code that takes raw bodies, headers and secrets and returns dataclasses."""
+"""Platform adapters: pure code that takes raw bodies, headers and secrets, returns dataclasses."""

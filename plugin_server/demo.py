@@ -98,7 +98,7 @@ class OrderSimulator:
             if guest:
                 shopper["customer_id"] = None
             lines = self._lines()
-            subtotal = sum(Decimal(l["unit_price"]) * l["quantity"] for l in lines)
+            subtotal = sum(Decimal(item["unit_price"]) * item["quantity"] for item in lines)
             order_id = f"{prefix}{number}"
             stamp = self.clock.isoformat()
             order = {"order_id": order_id, "name": f"#{prefix}{number}", "created_at": stamp,

@@ -37,7 +37,8 @@ def refund(refund_id: str, *lines: tuple[str, int, str], amount: str = "0",
            at: datetime | None = None, order_id: str = "1001") -> Refund:
     return Refund(refund_id=refund_id, order_id=order_id,
                   created_at=at or T0 + timedelta(days=1),
-                  lines=tuple(RefundLine(line_id, qty, Decimal(sub)) for line_id, qty, sub in lines),
+                  lines=tuple(RefundLine(line_id, qty, Decimal(sub))
+                              for line_id, qty, sub in lines),
                   amount=Decimal(amount))
 
 
