@@ -13,7 +13,7 @@ from integrations.demo.discounts import issue_demo_code
 from .config import load_settings
 from .db import Database
 from .runtime import Runtime
-from .topics import build_handlers
+from .topics import build_batch_handlers, build_handlers
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings=settings,
         database=Database(settings.DATABASE_URL),
         handlers=build_handlers(),
+        batch_handlers=build_batch_handlers(),
         code_issuers={"demo": issue_demo_code},
     )
     app.extensions["loyalty"] = runtime

@@ -196,7 +196,7 @@ def _push_with_progress(runtime: Runtime, merchant_id: int, count: int, simulato
     from .demo import push_orders
 
     deliveries = simulator.orders(count, prefix)
-    with tqdm(total=count, desc="orders", unit="order", file=sys.stderr) as bar:
+    with tqdm(total=count, desc="orders", unit="order", file=sys.stderr, mininterval=0.5) as bar:
         def counted() -> Any:
             for delivery in deliveries:
                 if delivery[0] == "orders/paid":

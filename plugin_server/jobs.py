@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db import after_commit, unit_of_work
-from .loyalty.inbox import note_crash, process_event, unprocessed
+from .loyalty.inbox import note_crash, process_event, process_events, unprocessed
 from .loyalty.orders import release_due_points
 from .loyalty.redeem import void_stale_holds
 from .models import Merchant
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 log = logging.getLogger(__name__)
+BATCH_SIZE = 200
 
 
 def process_inbox_event(runtime: Runtime, event_id: int) -> str:
@@ -37,6 +38,19 @@ def process_inbox_event(runtime: Runtime, event_id: int) -> str:
         with unit_of_work(runtime.database) as session:
             note_crash(session, event_id, error)
         return "received"
+
+
+def process_inbox_batch(runtime: Runtime, event_ids: list[int]) -> dict[int, str]:
+    """Process many deliveries in one transaction (the burst path). If anything unexpected
+    goes wrong the whole batch rolls back and each delivery is retried on its own."""
+    try:
+        with unit_of_work(runtime.database) as session:
+            return process_events(session, event_ids, runtime.handlers,
+                                  runtime.batch_handlers)
+    except Exception:
+        log.warning("batch of %s deliveries failed; processing them one by one",
+                    len(event_ids), exc_info=True)
+        return {event_id: process_inbox_event(runtime, event_id) for event_id in event_ids}
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ def sweep(runtime: Runtime, older_than_seconds: int = 30) -> SweepReport:
 
 JOBS: dict[str, Callable[..., Any]] = {
     "process_inbox_event": process_inbox_event,
+    "process_inbox_batch": process_inbox_batch,
     "sweep": sweep,
 }
 
@@ -120,10 +135,31 @@ class JobQueue:
 
     def _work(self) -> None:
         while True:
-            name, args = self._queue.get()
+            jobs = [self._queue.get()]
+            # Deliveries waiting together are processed together (the burst path).
+            while jobs[-1][0] == "process_inbox_event" and len(jobs) < BATCH_SIZE:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._run_jobs(jobs)
+            finally:
+                for _ in jobs:
+                    self._queue.task_done()
+
+    def _run_jobs(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
+        events = [args[0] for name, args in jobs if name == "process_inbox_event"]
+        others = [(name, args) for name, args in jobs if name != "process_inbox_event"]
+        try:
+            if len(events) > 1:
+                self.run("process_inbox_batch", events)
+            elif events:
+                self.run("process_inbox_event", events[0])
+        except Exception:
+            log.exception("processing deliveries %s failed", events)
+        for name, args in others:
             try:
                 self.run(name, *args)
             except Exception:
                 log.exception("job %s%r failed", name, args)
-            finally:
-                self._queue.task_done()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from .config import Settings
 from .db import Database
 from .jobs import JobQueue
-from .loyalty.inbox import TopicHandler
+from .loyalty.inbox import BatchTopicHandler, TopicHandler
 from .loyalty.rewards import CodeIssuer
 
 
@@ -18,6 +18,7 @@ class Runtime:
     settings: Settings
     database: Database
     handlers: Mapping[tuple[str, str], TopicHandler]
+    batch_handlers: Mapping[tuple[str, str], BatchTopicHandler] = field(default_factory=dict)
     code_issuers: dict[str, CodeIssuer] = field(default_factory=dict)
     jobs: JobQueue = field(init=False)
 

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
+from integrations.base import Order
 from integrations.canonical import decode_json, parse_customer, parse_order
 from integrations.errors import PayloadError
-from plugin_server.loyalty.inbox import TopicHandler
+from plugin_server.loyalty.bulk_orders import sync_orders
+from plugin_server.loyalty.inbox import BatchTopicHandler, TopicHandler
 from plugin_server.loyalty.members import member_for_customer
 from plugin_server.loyalty.orders import sync_order
 
@@ -21,11 +23,31 @@ def canonical_order(session: Session, merchant_id: int, body: bytes) -> None:
     sync_order(session, merchant_id, parse_order(decode_json(body)))
 
 
+def canonical_orders(session: Session, merchant_id: int, bodies: list[bytes]) -> list[str | None]:
+    """Many order deliveries at once (the burst path); a body that does not parse fails alone."""
+    reasons: list[str | None] = [None] * len(bodies)
+    orders: list[Order] = []
+    positions: list[int] = []
+    for index, body in enumerate(bodies):
+        try:
+            orders.append(parse_order(decode_json(body)))
+            positions.append(index)
+        except PayloadError as error:
+            reasons[index] = f"PayloadError: {error}"
+    for index, reason in zip(positions, sync_orders(session, merchant_id, orders), strict=True):
+        reasons[index] = reason
+    return reasons
+
+
 def canonical_customer(session: Session, merchant_id: int, body: bytes) -> None:
     customer = parse_customer(decode_json(body))
     if customer.customer_id is None and customer.email is None:
         raise PayloadError("customer has neither customer_id nor email")
     member_for_customer(session, merchant_id, customer)
+
+
+def build_batch_handlers() -> Mapping[tuple[str, str], BatchTopicHandler]:
+    return {("demo", topic): canonical_orders for topic in ORDER_TOPICS}
 
 
 def build_handlers() -> Mapping[tuple[str, str], TopicHandler]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # (session, merchant_id, raw body) -> None; raises PayloadError for bodies it cannot use.
 TopicHandler = Callable[[Session, int, bytes], None]
+# (session, merchant_id, raw bodies) -> per body None, or why it failed (it then changed nothing).
+BatchTopicHandler = Callable[[Session, int, list[bytes]], list[str | None]]
 MAX_ATTEMPTS = 5
 
 
@@ -56,41 +58,93 @@ def record_failure(session: Session, merchant_id: int, platform: str, topic: str
     return event_row
 
 
-def process_event(session: Session, event_id: int,
-                  handlers: Mapping[tuple[str, str], TopicHandler],
-                  now: datetime | None = None) -> str:
-    """Run a stored delivery through its topic handler. Returns the event's state after."""
-    event = session.execute(
-        select(InboxEvent).where(InboxEvent.id == event_id).with_for_update()
-    ).scalar_one_or_none()
-    if event is None:
-        return "missing"
-    if event.state != "received":
-        return event.state
-    event.attempts += 1
-    event.processed_at = now or utcnow()
+def _mark(event: InboxEvent, state: str, reason: str, now: datetime) -> str:
+    event.state = state
+    event.reason = reason[:1000]
+    event.processed_at = now
+    if state == "failed":
+        log.warning("inbox %s (%s) failed: %s", event.id, event.topic, reason)
+    elif state == "ignored":
+        log.info("inbox %s (%s) ignored: %s", event.id, event.topic, reason)
+    return state
+
+
+def _merchant_gone(session: Session, merchant_id: int) -> bool:
+    merchant = session.get(Merchant, merchant_id)
+    return merchant is None or merchant.status == "purging"
+
+
+def _run_single(session: Session, event: InboxEvent,
+                handlers: Mapping[tuple[str, str], TopicHandler], now: datetime) -> str:
     handler = handlers.get((event.platform, event.topic))
     if handler is None:
-        event.state = "ignored"
-        event.reason = f"no handler for topic {event.topic!r}"
-        log.info("inbox %s: %s", event.id, event.reason)
-        return event.state
-    merchant = session.get(Merchant, event.merchant_id)
-    if merchant is None or merchant.status == "purging":
-        event.state = "ignored"
-        event.reason = "merchant is gone"
-        return event.state
+        return _mark(event, "ignored", f"no handler for topic {event.topic!r}", now)
+    if _merchant_gone(session, event.merchant_id):
+        return _mark(event, "ignored", "merchant is gone", now)
     try:
         with session.begin_nested():
             handler(session, event.merchant_id, event.payload)
     except (PayloadError, LoyaltyError, RuleError) as error:
-        event.state = "failed"
-        event.reason = f"{type(error).__name__}: {error}"[:1000]
-        log.warning("inbox %s (%s) failed: %s", event.id, event.topic, event.reason)
-        return event.state
-    event.state = "processed"
-    event.reason = ""
-    return event.state
+        return _mark(event, "failed", f"{type(error).__name__}: {error}", now)
+    return _mark(event, "processed", "", now)
+
+
+def _run_group(session: Session, group: list[InboxEvent], handler: BatchTopicHandler,
+               now: datetime) -> None:
+    if _merchant_gone(session, group[0].merchant_id):
+        for event in group:
+            _mark(event, "ignored", "merchant is gone", now)
+        return
+    reasons = handler(session, group[0].merchant_id, [event.payload for event in group])
+    for event, reason in zip(group, reasons, strict=True):
+        _mark(event, "failed" if reason else "processed", reason or "", now)
+
+
+def process_event(session: Session, event_id: int,
+                  handlers: Mapping[tuple[str, str], TopicHandler],
+                  now: datetime | None = None) -> str:
+    """Run a stored delivery through its topic handler. Returns the event's state after."""
+    return process_events(session, [event_id], handlers, {}, now).get(event_id, "missing")
+
+
+def process_events(session: Session, event_ids: Sequence[int],
+                   handlers: Mapping[tuple[str, str], TopicHandler],
+                   batch_handlers: Mapping[tuple[str, str], BatchTopicHandler],
+                   now: datetime | None = None) -> dict[int, str]:
+    """Process stored deliveries in id order. Consecutive deliveries of one merchant whose
+    topics share a batch handler are handed over together. Returns each event's state."""
+    now = now or utcnow()
+    events = list(session.execute(
+        select(InboxEvent).where(InboxEvent.id.in_(list(event_ids)))
+        .order_by(InboxEvent.id).with_for_update()
+    ).scalars())
+    states = {event.id: event.state for event in events}
+    group: list[InboxEvent] = []
+    group_handler: BatchTopicHandler | None = None
+
+    def finish_group() -> None:
+        if group and group_handler is not None:
+            _run_group(session, group, group_handler, now)
+            states.update({event.id: event.state for event in group})
+        group.clear()
+
+    for event in events:
+        if event.state != "received":
+            continue
+        event.attempts += 1
+        batch = batch_handlers.get((event.platform, event.topic))
+        if batch is not None and group and batch is group_handler and (
+                group[0].merchant_id == event.merchant_id):
+            group.append(event)
+            continue
+        finish_group()
+        if batch is not None:
+            group_handler = batch
+            group.append(event)
+        else:
+            states[event.id] = _run_single(session, event, handlers, now)
+    finish_group()
+    return states
 
 
 def note_crash(session: Session, event_id: int, error: BaseException) -> None:

@@ -3,9 +3,12 @@ the same transaction as the entry that explains the change (L3, L4)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from plugin_server.models import LedgerEntry, Member, utcnow
@@ -89,6 +92,55 @@ def post_entry(
     session.flush()
     session.expire(member, ["balance", "pending"])
     return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """One entry of a batch of credits (points going to members, never debits)."""
+
+    member: Member
+    kind: str
+    source_kind: str
+    source_id: str
+    points: int = 0
+    pending_points: int = 0
+    order_id: int | None = None
+    reason: str = ""
+
+
+def post_credits(session: Session, credits: Sequence[Credit], now: datetime,
+                 actor: str = "system") -> None:
+    """Append many credit entries and move the members' cached balances, with one insert and
+    one update statement for the whole batch (the burst path). Same rules as post_entry."""
+    if not credits:
+        return
+    deltas: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    rows = []
+    for credit in credits:
+        _check_amount(credit.points, credit.pending_points)
+        if credit.points < 0 or credit.pending_points < 0:
+            raise InvalidArgument("post_credits only adds points; use post_entry for debits")
+        rows.append({
+            "merchant_id": credit.member.merchant_id, "member_id": credit.member.id,
+            "kind": credit.kind, "points": credit.points,
+            "pending_points": credit.pending_points, "source_kind": credit.source_kind,
+            "source_id": credit.source_id, "order_id": credit.order_id,
+            "redemption_id": None, "reason": credit.reason[:500], "actor": actor,
+            "created_at": now,
+        })
+        deltas[credit.member.id][0] += credit.points
+        deltas[credit.member.id][1] += credit.pending_points
+    session.execute(insert(LedgerEntry), rows)
+    members = Member.__table__
+    session.execute(
+        update(members).where(members.c.id == bindparam("member"))
+        .values(balance=members.c.balance + bindparam("available"),
+                pending=members.c.pending + bindparam("held")),
+        [{"member": member_id, "available": available, "held": held}
+         for member_id, (available, held) in deltas.items()],
+    )
+    for credit in credits:
+        session.expire(credit.member, ["balance", "pending"])
 
 
 def ledger_sums(session: Session, member_id: int) -> tuple[int, int]:

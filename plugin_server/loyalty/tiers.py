@@ -2,42 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from plugin_server.models import Member, Order, TierChange
+from plugin_server.models import LedgerEntry, Member, Order, TierChange
 
-from .ledger import entry_exists, post_entry
+from .ledger import Credit, post_credits
 from .program import Program
 from .rules import TierBasis, TierSpec, evaluate_tier, ordered_tiers, window_start
 
 
-def member_progress(session: Session, program: Program, member_id: int,
-                    now: datetime) -> Decimal:
-    """The member's standing on the program's tier basis, within its window."""
+def progress_by_member(session: Session, program: Program, member_ids: Iterable[int],
+                       now: datetime) -> dict[int, Decimal]:
+    """Each member's standing on the program's tier basis, within its window."""
+    ids = list(member_ids)
     query = select(
+        Order.member_id,
         func.coalesce(func.sum(Order.awarded_points - Order.reversed_points), 0),
         func.coalesce(func.sum(Order.base_amount - Order.refunded_amount), 0),
         func.coalesce(func.sum(case((Order.base_amount > Order.refunded_amount, 1), else_=0)), 0),
     ).where(
         Order.merchant_id == program.merchant_id,
-        Order.member_id == member_id,
+        Order.member_id.in_(ids),
         Order.award_snapshot.is_not(None),
         Order.cancelled.is_(False),
-    )
+    ).group_by(Order.member_id)
     start = window_start(program.tier_window, now)
     if start is not None:
         query = query.where(Order.placed_at >= start)
-    points, amount, orders = session.execute(query).one()
-    if program.tier_basis is TierBasis.POINTS_EARNED:
-        return Decimal(int(points))
-    if program.tier_basis is TierBasis.AMOUNT_SPENT:
-        # The sum comes back in the column's scaled integer form on some dialects.
-        return amount if isinstance(amount, Decimal) else Decimal(int(amount)).scaleb(-4)
-    return Decimal(int(orders))
+    progress = dict.fromkeys(ids, Decimal(0))
+    for member_id, points, amount, orders in session.execute(query):
+        if program.tier_basis is TierBasis.POINTS_EARNED:
+            progress[member_id] = Decimal(int(points))
+        elif program.tier_basis is TierBasis.AMOUNT_SPENT:
+            # Sums of the scaled-integer column may come back unscaled.
+            progress[member_id] = (amount if isinstance(amount, Decimal)
+                                   else Decimal(int(amount)).scaleb(-4))
+        else:
+            progress[member_id] = Decimal(int(orders))
+    return progress
+
+
+def member_progress(session: Session, program: Program, member_id: int,
+                    now: datetime) -> Decimal:
+    return progress_by_member(session, program, [member_id], now)[member_id]
 
 
 def _rank(program: Program, tier: TierSpec | None) -> int:
@@ -51,27 +63,48 @@ def reevaluate_member_tier(session: Session, program: Program, member: Member,
     """Move the member to the tier the rules give; grant a tier's entry reward the first time
     the member ever enters it."""
     progress = member_progress(session, program, member.id, now)
-    member.tier_progress = progress
+    change, upgrade = apply_tier(session, program, member, progress, now, reason)
+    if upgrade is not None:
+        grant_entry_rewards(session, [(member, upgrade)], now)
+    return change
+
+
+def apply_tier(session: Session, program: Program, member: Member, progress: Decimal,
+               now: datetime, reason: str) -> tuple[TierChange | None, TierSpec | None]:
+    """Record the member's progress and move them to the tier it earns. Returns the change,
+    and the tier whose entry reward is due (an upgrade), for grant_entry_rewards."""
+    if member.tier_progress != progress:
+        member.tier_progress = progress
     current = program.tier(member.tier_id)
     target = evaluate_tier(progress, program.tiers, member.tier_id)
     if (target.tier_id if target else None) == member.tier_id:
-        return None
+        return None, None
     change = TierChange(merchant_id=member.merchant_id, member_id=member.id,
                         from_tier_id=member.tier_id, to_tier_id=target.tier_id if target else None,
                         progress=progress, reason=reason, created_at=now)
     session.add(change)
     member.tier_id = target.tier_id if target else None
-    session.flush()
-    if target is not None and _rank(program, target) > _rank(program, current):
-        grant_entry_reward(session, member, target, now)
-    return change
+    upgrade = target if target is not None and _rank(program, target) > _rank(program,
+                                                                               current) else None
+    return change, upgrade
 
 
-def grant_entry_reward(session: Session, member: Member, tier: TierSpec, now: datetime) -> None:
-    source_id = f"{member.id}:{tier.tier_id}"
-    if tier.entry_reward_points <= 0 or entry_exists(session, member.merchant_id,
-                                                     "tier_reward", source_id):
+def grant_entry_rewards(session: Session, upgrades: list[tuple[Member, TierSpec]],
+                        now: datetime) -> None:
+    """Entry rewards, each granted only the first time a member ever enters that tier."""
+    due = {f"{member.id}:{tier.tier_id}": (member, tier) for member, tier in upgrades
+           if tier.entry_reward_points > 0}
+    if not due:
         return
-    post_entry(session, member, kind="tier_reward", source_kind="tier_reward",
+    merchant_id = next(iter(due.values()))[0].merchant_id
+    granted = set(session.execute(
+        select(LedgerEntry.source_id).where(LedgerEntry.merchant_id == merchant_id,
+                                            LedgerEntry.source_kind == "tier_reward",
+                                            LedgerEntry.source_id.in_(list(due)))
+    ).scalars())
+    post_credits(session, [
+        Credit(member=member, kind="tier_reward", source_kind="tier_reward",
                source_id=source_id, points=tier.entry_reward_points,
-               reason=f"welcome to {tier.name}", now=now)
+               reason=f"welcome to {tier.name}")
+        for source_id, (member, tier) in due.items() if source_id not in granted
+    ], now)
