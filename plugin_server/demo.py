@@ -55,11 +55,11 @@ def seed_demo_merchant(session: Session) -> Merchant:
              retention_threshold=Decimal(700), multiplier=Decimal("1.5"),
              entry_reward_points=150),
         Reward(merchant_id=merchant.id, name="$5 off your order", kind="fixed_amount",
-               points_cost=500, value=Decimal(5)),
+               points_cost=500, value=Decimal(5), expires_days=30),
         Reward(merchant_id=merchant.id, name="10% off your order", kind="percentage",
-               points_cost=1000, value=Decimal(10)),
+               points_cost=1000, value=Decimal(10), expires_days=30),
         Reward(merchant_id=merchant.id, name="Free shipping", kind="free_shipping",
-               points_cost=300, value=Decimal(0)),
+               points_cost=300, value=Decimal(0), expires_days=30),
     ])
     session.flush()
     return merchant

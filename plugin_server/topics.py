@@ -13,6 +13,9 @@ from plugin_server.loyalty.bulk_orders import sync_orders
 from plugin_server.loyalty.inbox import BatchTopicHandler, TopicHandler
 from plugin_server.loyalty.members import member_for_customer
 from plugin_server.loyalty.orders import sync_order
+from plugin_server.loyalty.program import load_program
+from plugin_server.loyalty.tiers import reevaluate_member_tier
+from plugin_server.models import utcnow
 
 ORDER_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled",
                 "orders/fulfilled", "refunds/create")
@@ -43,7 +46,11 @@ def canonical_customer(session: Session, merchant_id: int, body: bytes) -> None:
     customer = parse_customer(decode_json(body))
     if customer.customer_id is None and customer.email is None:
         raise PayloadError("customer has neither customer_id nor email")
-    member_for_customer(session, merchant_id, customer)
+    member = member_for_customer(session, merchant_id, customer, update_profile=True)
+    if member is not None:
+        # A claimed guest brings orders that may move the account to another tier.
+        reevaluate_member_tier(session, load_program(session, merchant_id), member, utcnow(),
+                               reason="account")
 
 
 def build_batch_handlers() -> Mapping[tuple[str, str], BatchTopicHandler]:

@@ -29,7 +29,7 @@ from .members import normalise_email
 from .orders import sync_order
 from .program import Program, load_program
 from .rules import RuleError, award_is_due, compute_award, pending_until
-from .tiers import apply_tier, grant_entry_rewards, progress_by_member
+from .tiers import apply_tiers, progress_by_member
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +169,15 @@ def _insert_new_members(session: Session, merchant_id: int, run: list[_Candidate
              "last_name": (c.order.customer.last_name or "")[:120], "balance": 0,
              "pending": 0, "tier_progress": 0, "created_at": now, "updated_at": now}
             for c in fresh]
-    ids = session.execute(
-        insert(Member).returning(Member.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
-    loaded = {m.id: m for m in session.execute(select(Member).where(Member.id.in_(ids))).scalars()}
-    for candidate, member_id in zip(fresh, ids, strict=True):
-        members[candidate.index] = loaded[member_id]
+    # One executemany, then one select: on SQLite, INSERT .. RETURNING in a deterministic
+    # order would be sent row by row.
+    session.execute(insert(Member), rows)
+    by_customer, by_email = _known_members(session, merchant_id, fresh)
+    for candidate in fresh:
+        found = (by_customer.get(candidate.customer_id) if candidate.customer_id
+                 else by_email.get(candidate.email or ""))
+        assert found is not None
+        members[candidate.index] = found
 
 
 def _insert_awards(session: Session, program: Program, run: list[_Candidate],
@@ -204,9 +207,13 @@ def _insert_awards(session: Session, program: Program, run: list[_Candidate],
             "updated_at": now,
         })
         awards.append((member, snapshot.points, pending is not None))
-    order_ids = session.execute(
-        insert(OrderRow).returning(OrderRow.id, sort_by_parameter_order=True), order_rows
-    ).scalars().all()
+    session.execute(insert(OrderRow), order_rows)
+    ids = dict(session.execute(
+        select(OrderRow.platform_order_id, OrderRow.id).where(
+            OrderRow.merchant_id == program.merchant_id,
+            OrderRow.platform_order_id.in_([c.order.order_id for c in run]))
+    ).all())
+    order_ids = [ids[c.order.order_id] for c in run]
     credits = [
         Credit(member=member, kind="award", source_kind="order",
                source_id=candidate.order.order_id, order_id=order_id,
@@ -216,12 +223,9 @@ def _insert_awards(session: Session, program: Program, run: list[_Candidate],
         in zip(run, order_ids, awards, strict=True) if points
     ]
     post_credits(session, credits, now)
-    if program.tiers and credits:
-        progress = progress_by_member(session, program, {c.member.id for c in credits}, now)
-        upgrades = []
-        for credit in credits:
-            _change, upgrade = apply_tier(session, program, credit.member,
-                                          progress[credit.member.id], now, reason="order")
-            if upgrade is not None:
-                upgrades.append((credit.member, upgrade))
-        grant_entry_rewards(session, upgrades, now)
+    members_awarded = {credit.member.id: credit.member for credit in credits
+                       if program.tiers or credit.member.tier_id is not None}
+    if members_awarded:
+        progress = progress_by_member(session, program, members_awarded, now)
+        apply_tiers(session, program, [(member, progress[member.id])
+                                       for member in members_awarded.values()], now, "order")

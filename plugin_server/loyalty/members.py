@@ -50,9 +50,15 @@ def _by(session: Session, merchant_id: int, **criteria: str) -> Member | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def member_for_customer(session: Session, merchant_id: int, customer: Customer) -> Member | None:
+def member_for_customer(session: Session, merchant_id: int, customer: Customer, *,
+                        update_profile: bool = False) -> Member | None:
     """The member an order or account belongs to, created if new; None when the shopper has
-    neither an account nor an email (nobody to award)."""
+    neither an account nor an email (nobody to award).
+
+    ``update_profile`` is for the platform's customer records (customers/create, /update):
+    they are the truth about the account's email and names. An order's email only fills in an
+    email the member does not have yet (an order's contact email can differ from the
+    account's)."""
     email = normalise_email(customer.email)
     names = {"first_name": (customer.first_name or "")[:120],
              "last_name": (customer.last_name or "")[:120]}
@@ -61,6 +67,8 @@ def member_for_customer(session: Session, merchant_id: int, customer: Customer) 
         guest = _by(session, merchant_id, email=email) if email else None
         if member is None and guest is not None and guest.customer_id is None:
             guest.customer_id = customer.customer_id
+            if update_profile:
+                _update_profile(session, guest, email, customer)
             session.flush()
             return guest
         if member is None:
@@ -73,7 +81,10 @@ def member_for_customer(session: Session, merchant_id: int, customer: Customer) 
             assert member is not None
         if guest is not None and guest.id != member.id and guest.customer_id is None:
             merge_guest_into(session, guest, member)
-        if email and member.email is None and guest is None:
+            guest = None
+        if update_profile:
+            _update_profile(session, member, email, customer)
+        elif email and member.email is None and guest is None:
             member.email = email
         return member
     if email is None:
@@ -87,6 +98,19 @@ def member_for_customer(session: Session, merchant_id: int, customer: Customer) 
         member = _by(session, merchant_id, email=email)
         assert member is not None
     return member
+
+
+def _update_profile(session: Session, member: Member, email: str | None,
+                    customer: Customer) -> None:
+    if customer.first_name is not None:
+        member.first_name = customer.first_name[:120]
+    if customer.last_name is not None:
+        member.last_name = customer.last_name[:120]
+    if email and member.email != email:
+        holder = _by(session, member.merchant_id, email=email)
+        if holder is None:  # another account keeping this email wins; ours stays as it was
+            member.email = email
+    session.flush()
 
 
 def merge_guest_into(session: Session, guest: Member, member: Member) -> None:

@@ -46,13 +46,13 @@ def program_overview(session: Session, merchant_id: int) -> ProgramOverview:
     inbox = dict(session.execute(
         select(InboxEvent.state, func.count(InboxEvent.id))
         .where(InboxEvent.merchant_id == merchant_id).group_by(InboxEvent.state)
-    ).tuples().all())
+    ).all())
     tier_names = dict(session.execute(
-        select(Tier.id, Tier.name).where(Tier.merchant_id == merchant_id)).tuples().all())
+        select(Tier.id, Tier.name).where(Tier.merchant_id == merchant_id)).all())
     tier_counts = session.execute(
         select(Member.tier_id, func.count(Member.id)).where(Member.merchant_id == merchant_id)
         .group_by(Member.tier_id)
-    ).tuples().all()
+    ).all()
     top = session.execute(
         select(Member).where(Member.merchant_id == merchant_id)
         .order_by(Member.balance.desc(), Member.id).limit(10)
@@ -61,7 +61,7 @@ def program_overview(session: Session, merchant_id: int) -> ProgramOverview:
         select(LedgerEntry, Member).join(Member, Member.id == LedgerEntry.member_id)
         .where(LedgerEntry.merchant_id == merchant_id)
         .order_by(LedgerEntry.id.desc()).limit(12)
-    ).tuples()
+    )
     return ProgramOverview(
         members=int(members), orders=int(orders), points_outstanding=int(outstanding),
         points_pending=int(pending), points_issued=int(issued), points_redeemed=int(redeemed),

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from plugin_server.models import LedgerEntry, Member, Order, TierChange
+from plugin_server.models.base import FixedDecimal
 
 from .ledger import Credit, post_credits
 from .program import Program
@@ -23,7 +25,10 @@ def progress_by_member(session: Session, program: Program, member_ids: Iterable[
     query = select(
         Order.member_id,
         func.coalesce(func.sum(Order.awarded_points - Order.reversed_points), 0),
-        func.coalesce(func.sum(Order.base_amount - Order.refunded_amount), 0),
+        # The difference of two money columns is a plain integer to SQLAlchemy: read it back
+        # through the money type so it is scaled on every database.
+        type_coerce(func.coalesce(func.sum(Order.base_amount - Order.refunded_amount), 0),
+                    FixedDecimal()),
         func.coalesce(func.sum(case((Order.base_amount > Order.refunded_amount, 1), else_=0)), 0),
     ).where(
         Order.merchant_id == program.merchant_id,
@@ -39,9 +44,7 @@ def progress_by_member(session: Session, program: Program, member_ids: Iterable[
         if program.tier_basis is TierBasis.POINTS_EARNED:
             progress[member_id] = Decimal(int(points))
         elif program.tier_basis is TierBasis.AMOUNT_SPENT:
-            # Sums of the scaled-integer column may come back unscaled.
-            progress[member_id] = (amount if isinstance(amount, Decimal)
-                                   else Decimal(int(amount)).scaleb(-4))
+            progress[member_id] = amount
         else:
             progress[member_id] = Decimal(int(orders))
     return progress
@@ -61,7 +64,9 @@ def _rank(program: Program, tier: TierSpec | None) -> int:
 def reevaluate_member_tier(session: Session, program: Program, member: Member,
                            now: datetime, reason: str = "evaluation") -> TierChange | None:
     """Move the member to the tier the rules give; grant a tier's entry reward the first time
-    the member ever enters it."""
+    the member ever enters it. A program without tiers keeps no progress."""
+    if not program.tiers and member.tier_id is None:
+        return None
     progress = member_progress(session, program, member.id, now)
     change, upgrade = apply_tier(session, program, member, progress, now, reason)
     if upgrade is not None:
@@ -87,6 +92,41 @@ def apply_tier(session: Session, program: Program, member: Member, progress: Dec
     upgrade = target if target is not None and _rank(program, target) > _rank(program,
                                                                                current) else None
     return change, upgrade
+
+
+def apply_tiers(session: Session, program: Program, standings: list[tuple[Member, Decimal]],
+                now: datetime, reason: str) -> None:
+    """apply_tier for many members at once, with set-based writes (the burst path)."""
+    progress_rows: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    upgrades: list[tuple[Member, TierSpec]] = []
+    for member, progress in standings:
+        current = program.tier(member.tier_id)
+        target = evaluate_tier(progress, program.tiers, member.tier_id)
+        target_id = target.tier_id if target else None
+        if target_id == member.tier_id and member.tier_progress == progress:
+            continue
+        progress_rows.append({"member": member.id, "tier": target_id, "progress": progress})
+        if target_id == member.tier_id:
+            continue
+        changes.append({"merchant_id": member.merchant_id, "member_id": member.id,
+                        "from_tier_id": member.tier_id, "to_tier_id": target_id,
+                        "progress": progress, "reason": reason, "created_at": now})
+        if target is not None and _rank(program, target) > _rank(program, current):
+            upgrades.append((member, target))
+    if progress_rows:
+        members = Member.__table__
+        session.execute(
+            update(members).where(members.c.id == bindparam("member"))
+            .values(tier_id=bindparam("tier"),
+                    tier_progress=bindparam("progress", type_=FixedDecimal())),
+            progress_rows,
+        )
+        for member, _progress in standings:
+            session.expire(member, ["tier_id", "tier_progress"])
+    if changes:
+        session.execute(insert(TierChange), changes)
+    grant_entry_rewards(session, upgrades, now)
 
 
 def grant_entry_rewards(session: Session, upgrades: list[tuple[Member, TierSpec]],

@@ -147,6 +147,7 @@ class Reward(Base):
     points_cost: Mapped[int] = mapped_column(Integer)
     value: Mapped[Decimal] = mapped_column(FixedDecimal, default=Decimal(0))
     minimum_subtotal: Mapped[Decimal | None] = mapped_column(FixedDecimal, default=None)
-    expires_days: Mapped[int | None] = mapped_column(Integer, default=30)
+    # None: codes never expire.
+    expires_days: Mapped[int | None] = mapped_column(Integer, default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
