@@ -195,27 +195,33 @@ def compute_award(order: Order, policy: EarningPolicy,
     )
 
 
-def refunded_weight(snapshot: AwardSnapshot, refund: Refund) -> Decimal:
-    """How much of the award's weighted amount one refund takes back."""
-    if refund.lines:
-        weight = sum((line.subtotal * snapshot.line_weights.get(line.line_id, Decimal(0))
-                      for line in refund.lines), Decimal(0))
-        if snapshot.extras_included:
-            weight += min(refund.shipping, snapshot.extras_included)
-        return weight
-    if snapshot.base_amount <= 0:
-        return Decimal(0)
-    # An amount-only refund takes back its share of the base at the order's average weight.
-    return refund.amount * snapshot.weighted_amount / snapshot.base_amount
+def _line_refund_weight(snapshot: AwardSnapshot, refund: Refund) -> Decimal:
+    weight = sum((line.subtotal * snapshot.line_weights.get(line.line_id, Decimal(0))
+                  for line in refund.lines), Decimal(0))
+    if snapshot.extras_included:
+        weight += min(refund.shipping, snapshot.extras_included)
+    return weight
 
 
 def points_to_reverse(snapshot: AwardSnapshot, refunds: Iterable[Refund]) -> int:
     """Total points that the given refunds take back, cumulatively.
 
     What the shopper keeps is recomputed on what they kept, with the award's own rules, so
-    refunding everything, in any number of parts, takes back exactly what was awarded.
-    """
-    taken = sum((refunded_weight(snapshot, refund) for refund in refunds), Decimal(0))
+    refunding everything, in any number of parts, takes back exactly what was awarded."""
+    refunds = list(refunds)
+    line_refunds = [refund for refund in refunds if refund.lines]
+    amounts = sum((refund.amount for refund in refunds if not refund.lines), Decimal(0))
+    refunded_base = amounts + sum(
+        (refund.lines_subtotal + (min(refund.shipping, snapshot.extras_included)
+                                  if snapshot.extras_included else 0)
+         for refund in line_refunds), Decimal(0))
+    if refunded_base >= snapshot.base_amount:
+        return snapshot.points
+    taken = sum((_line_refund_weight(snapshot, refund) for refund in line_refunds), Decimal(0))
+    if amounts and snapshot.base_amount > 0:
+        # Amount-only refunds take back their share of the base at the order's average weight;
+        # summed first so that thirds of a total add up to the whole.
+        taken += amounts * snapshot.weighted_amount / snapshot.base_amount
     kept_weight = max(snapshot.weighted_amount - taken, Decimal(0))
     kept = round_points(kept_weight * snapshot.points_per_unit * snapshot.tier_multiplier,
                         snapshot.rounding)
