@@ -171,7 +171,7 @@ def _insert_new_members(session: Session, merchant_id: int, run: list[_Candidate
             for c in fresh]
     # One executemany, then one select: on SQLite, INSERT .. RETURNING in a deterministic
     # order would be sent row by row.
-    session.execute(insert(Member), rows)
+    session.execute(insert(Member.__table__), rows)
     by_customer, by_email = _known_members(session, merchant_id, fresh)
     for candidate in fresh:
         found = (by_customer.get(candidate.customer_id) if candidate.customer_id
@@ -207,7 +207,7 @@ def _insert_awards(session: Session, program: Program, run: list[_Candidate],
             "updated_at": now,
         })
         awards.append((member, snapshot.points, pending is not None))
-    session.execute(insert(OrderRow), order_rows)
+    session.execute(insert(OrderRow.__table__), order_rows)
     ids = dict(session.execute(
         select(OrderRow.platform_order_id, OrderRow.id).where(
             OrderRow.merchant_id == program.merchant_id,

@@ -130,7 +130,8 @@ def post_credits(session: Session, credits: Sequence[Credit], now: datetime,
         })
         deltas[credit.member.id][0] += credit.points
         deltas[credit.member.id][1] += credit.pending_points
-    session.execute(insert(LedgerEntry), rows)
+    # Core tables: one executemany, not one group per set of non-null columns (ORM bulk).
+    session.execute(insert(LedgerEntry.__table__), rows)
     members = Member.__table__
     session.execute(
         update(members).where(members.c.id == bindparam("member"))

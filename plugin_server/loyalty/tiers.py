@@ -125,7 +125,7 @@ def apply_tiers(session: Session, program: Program, standings: list[tuple[Member
         for member, _progress in standings:
             session.expire(member, ["tier_id", "tier_progress"])
     if changes:
-        session.execute(insert(TierChange), changes)
+        session.execute(insert(TierChange.__table__), changes)
     grant_entry_rewards(session, upgrades, now)
 
 
