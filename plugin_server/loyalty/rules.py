@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from integrations.base import Order, Refund
+if TYPE_CHECKING:  # only for type hints: at run time this module needs the standard library
+    from integrations.base import Order, Refund
 
 MAX_POINTS_PER_ORDER = 10**9
 
