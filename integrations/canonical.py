@@ -51,6 +51,23 @@ def quantity(value: Any, where: str) -> int:
     return value
 
 
+def flag(value: Any, where: str) -> bool:
+    """A JSON boolean; missing or null is false. "false" (a string) is refused, not truthy."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise PayloadError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def string_list(value: Any, where: str, limit: int = 64) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PayloadError(f"{where} must be a list of strings")
+    return tuple(item[:limit] for item in value)
+
+
 def timestamp(value: Any, where: str) -> datetime:
     if not isinstance(value, str):
         raise PayloadError(f"{where} must be an ISO 8601 timestamp, got {value!r}")
@@ -89,8 +106,9 @@ def optional_text(value: Any, where: str, limit: int = 320) -> str | None:
 def decode_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PayloadError(f"body is not valid JSON: {error}") from error
+    except (ValueError, RecursionError) as error:  # bad UTF-8 or JSON, absurd nesting or digits
+        raise PayloadError(f"body is not valid JSON: {type(error).__name__}: "
+                           f"{str(error)[:200]}") from error
 
 
 def parse_customer(data: Any, where: str = "customer") -> Customer:
@@ -121,7 +139,7 @@ def _parse_line(data: Any, where: str) -> LineItem:
             data["product_id"], f"{where}.product_id"),
         collection_ids=tuple(identifier(c, f"{where}.collection_ids[]") for c in collections),
         title=(optional_text(data.get("title"), f"{where}.title", 255) or ""),
-        is_gift_card=bool(data.get("is_gift_card", False)),
+        is_gift_card=flag(data.get("is_gift_card"), f"{where}.is_gift_card"),
     )
     if line.net_amount < 0:
         raise PayloadError(f"{where}.total_discount is larger than the line's price")
@@ -137,8 +155,10 @@ def _parse_refund(data: Any, order_id: str, where: str) -> Refund:
         order_id=order_id,
         created_at=timestamp(_field(data, "created_at", where), f"{where}.created_at"),
         lines=tuple(
-            RefundLine(identifier(_field(line, "line_id", f"{where}.lines[{i}]"), "line_id"),
-                       quantity(_field(line, "quantity", f"{where}.lines[{i}]"), "quantity"),
+            RefundLine(identifier(_field(line, "line_id", f"{where}.lines[{i}]"),
+                                  f"{where}.lines[{i}].line_id"),
+                       quantity(_field(line, "quantity", f"{where}.lines[{i}]"),
+                                f"{where}.lines[{i}].quantity"),
                        money(_field(line, "subtotal", f"{where}.lines[{i}]"),
                              f"{where}.lines[{i}].subtotal"))
             for i, line in enumerate(lines)
@@ -172,11 +192,11 @@ def parse_order(data: Any) -> Order:
         taxes=money(data.get("taxes", "0"), "order.taxes"),
         tips=money(data.get("tips", "0"), "order.tips"),
         total=money(_field(data, "total", "order"), "order.total"),
-        paid=bool(data.get("paid", False)),
-        fulfilled=bool(data.get("fulfilled", False)),
-        cancelled=bool(data.get("cancelled", False)),
-        test=bool(data.get("test", False)),
-        discount_codes=tuple(str(code)[:64] for code in data.get("discount_codes", []) or []),
+        paid=flag(data.get("paid"), "order.paid"),
+        fulfilled=flag(data.get("fulfilled"), "order.fulfilled"),
+        cancelled=flag(data.get("cancelled"), "order.cancelled"),
+        test=flag(data.get("test"), "order.test"),
+        discount_codes=string_list(data.get("discount_codes"), "order.discount_codes"),
         refunds=tuple(_parse_refund(refund, order_id, f"order.refunds[{i}]")
                       for i, refund in enumerate(raw_refunds)),
     )

@@ -24,7 +24,7 @@ class Settings:
     ENCRYPTION_KEY: str = ""
     DATABASE_URL: str = ""
     REDIS_URL: str = ""
-    APP_URL: str = "http://127.0.0.1:5000"
+    APP_URL: str = ""
     SHOPIFY_API_KEY: str = ""
     SHOPIFY_API_SECRET: str = ""
     SHOPIFY_API_SECRET_OLD: str = ""
@@ -85,6 +85,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
         defaults["SECRET_KEY"] = DEV_SECRET
     if not settings.ENCRYPTION_KEY:
         defaults["ENCRYPTION_KEY"] = DEV_SECRET
+    if not settings.APP_URL:
+        defaults["APP_URL"] = "http://127.0.0.1:5000"
     if not settings.DATABASE_URL:
         defaults["DATABASE_URL"] = f"sqlite:///{INSTANCE_DIR / 'loyalty.sqlite3'}"
     if settings.LOYALTY_ENV == "test" and "JOBS_MODE" not in values:

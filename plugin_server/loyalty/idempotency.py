@@ -49,9 +49,9 @@ def claim_key(session: Session, merchant_id: int, scope: str, key: str,
         insert(IdempotencyRecord).values(
             merchant_id=merchant_id, scope=scope, key=key, request_hash=digest,
             status_code=IN_PROGRESS, response_json="{}", created_at=utcnow(),
-        ).on_conflict_do_nothing()
+        ).on_conflict_do_nothing().returning(IdempotencyRecord.id)
     )
-    if inserted.rowcount == 1:  # type: ignore[attr-defined]
+    if inserted.first() is not None:  # rowcount is -1 here on PostgreSQL
         return None
     record = session.execute(
         select(IdempotencyRecord).where(IdempotencyRecord.merchant_id == merchant_id,

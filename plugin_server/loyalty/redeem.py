@@ -66,9 +66,11 @@ def redeem_reward(database: Database, merchant_id: int, member_id: int, reward_i
         if stored is not None:
             return stored
         try:
-            redemption = hold_redemption(session, merchant_id, member_id, reward_id)
-            request = discount_request(session, redemption,
-                                       get_merchant(session, merchant_id).currency)
+            # A refused hold must leave no "held" row behind for the sweep to refund.
+            with session.begin_nested():
+                redemption = hold_redemption(session, merchant_id, member_id, reward_id)
+                request = discount_request(session, redemption,
+                                           get_merchant(session, merchant_id).currency)
         except LoyaltyError as error:
             answer = error_answer(error)
             store_answer(session, merchant_id, scope, idempotency_key, answer)

@@ -213,9 +213,11 @@ def points_to_reverse(snapshot: AwardSnapshot, refunds: Iterable[Refund]) -> int
     refunds = list(refunds)
     line_refunds = [refund for refund in refunds if refund.lines]
     amounts = sum((refund.amount for refund in refunds if not refund.lines), Decimal(0))
+    # Only lines that earned count: refunding an excluded gift card takes back nothing.
     refunded_base = amounts + sum(
-        (refund.lines_subtotal + (min(refund.shipping, snapshot.extras_included)
-                                  if snapshot.extras_included else 0)
+        (sum((line.subtotal for line in refund.lines if line.line_id in snapshot.line_weights),
+             Decimal(0))
+         + (min(refund.shipping, snapshot.extras_included) if snapshot.extras_included else 0)
          for refund in line_refunds), Decimal(0))
     if refunded_base >= snapshot.base_amount:
         return snapshot.points
@@ -231,9 +233,10 @@ def points_to_reverse(snapshot: AwardSnapshot, refunds: Iterable[Refund]) -> int
 
 
 def award_is_due(order: Order, policy: EarningPolicy) -> tuple[bool, str]:
-    """Whether an order earns now, and if not, why not."""
-    if order.cancelled:
-        return False, "order is cancelled"
+    """Whether an order earns now, and if not, why not.
+
+    A cancelled order that was paid still earns: its cancellation then reverses the award in
+    the same transaction, so the ledger tells the same story whichever delivery came first."""
     if order.test and not policy.award_test_orders:
         return False, "test orders do not earn"
     if policy.award_on is AwardTrigger.FULFILMENT and not order.fulfilled:

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -51,8 +52,8 @@ class LedgerEntry(Base):
                                              index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
-    points: Mapped[int] = mapped_column(Integer, default=0)
-    pending_points: Mapped[int] = mapped_column(Integer, default=0)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_points: Mapped[int] = mapped_column(BigInteger, default=0)
     source_kind: Mapped[str] = mapped_column(String(30))
     source_id: Mapped[str] = mapped_column(String(190))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, FixedDecimal, UTCDateTime, utcnow
@@ -29,8 +29,9 @@ class Member(Base):
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     first_name: Mapped[str] = mapped_column(String(120), default="")
     last_name: Mapped[str] = mapped_column(String(120), default="")
-    balance: Mapped[int] = mapped_column(Integer, default=0)
-    pending: Mapped[int] = mapped_column(Integer, default=0)
+    # 64-bit: a few large orders must never overflow a balance.
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending: Mapped[int] = mapped_column(BigInteger, default=0)
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"), default=None)
     tier_progress: Mapped[Decimal] = mapped_column(FixedDecimal, default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, FixedDecimal, UTCDateTime, utcnow
@@ -41,8 +41,8 @@ class Order(Base):
     snapshot: Mapped[str] = mapped_column(Text, default="{}")
     # Set once, when points are awarded: the rules in force then (see rules.AwardSnapshot).
     award_snapshot: Mapped[str | None] = mapped_column(Text, default=None)
-    awarded_points: Mapped[int] = mapped_column(Integer, default=0)
-    reversed_points: Mapped[int] = mapped_column(Integer, default=0)
+    awarded_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    reversed_points: Mapped[int] = mapped_column(BigInteger, default=0)
     awarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     pending_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
@@ -73,5 +73,5 @@ class OrderRefund(Base):
     lines_json: Mapped[str] = mapped_column(Text, default="[]")
     # Whether this refund's reversal has been worked out (it may have reversed 0 points).
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
-    points_reversed: Mapped[int] = mapped_column(Integer, default=0)
+    points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

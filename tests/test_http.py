@@ -1,0 +1,112 @@
+"""HTTP entry points of the foundation: GET /healthz and the landing page GET /."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
+
+from plugin_server.db import unit_of_work
+from plugin_server.demo import OrderSimulator, push_orders, seed_demo_merchant
+from plugin_server.models import Member, Merchant, Order
+from plugin_server.runtime import Runtime
+
+
+def test_healthz_ok(any_app: Flask) -> None:
+    answer = any_app.test_client().get("/healthz")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ok"}
+    assert answer.mimetype == "application/json"
+
+
+def test_healthz_503_when_the_sqlite_file_cannot_be_opened(
+        app: Flask, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.sqlite3'}")
+    monkeypatch.setattr(runtime.database, "engine", unreachable)
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 503
+    body = answer.get_json()
+    assert body["status"] != "ok"
+    assert str(tmp_path) not in answer.get_data(as_text=True)  # no internals leaked
+    unreachable.dispose()
+
+
+def test_healthz_503_when_postgres_refuses(app: Flask, runtime: Runtime,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    unreachable = create_engine("postgresql+psycopg://nobody:hunter2@127.0.0.1:1/loyalty",
+                                connect_args={"connect_timeout": 2})
+    monkeypatch.setattr(runtime.database, "engine", unreachable)
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 503
+    assert answer.get_json()["status"] != "ok"
+    assert "hunter2" not in answer.get_data(as_text=True)
+    unreachable.dispose()
+
+
+def test_healthz_503_when_connect_raises(app: Flask, runtime: Runtime,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(runtime.database.engine, "connect", refuse)
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 503
+    monkeypatch.undo()
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_landing_page_without_a_demo_merchant(app: Flask, tmp_path: Path) -> None:
+    answer = app.test_client().get("/")
+    assert answer.status_code == 200
+    assert answer.mimetype == "text/html"
+    page = answer.get_data(as_text=True)
+    assert "Loyalty server" in page
+    assert "No demo merchant" in page
+    assert "<code>test</code>" in page and "<code>sqlite</code>" in page
+    assert str(tmp_path) not in page  # the database location is not shown
+
+
+def test_landing_page_shows_the_demo_program(app: Flask, runtime: Runtime) -> None:
+    with unit_of_work(runtime.database) as session:
+        merchant_id = seed_demo_merchant(session).id
+    stored = push_orders(runtime, merchant_id, OrderSimulator(seed=3).orders(12, "T-"))
+    assert stored >= 12
+    with unit_of_work(runtime.database) as session:
+        orders = session.query(Order).filter_by(merchant_id=merchant_id).count()
+        members = session.query(Member).filter_by(merchant_id=merchant_id).count()
+    assert orders == 12 and members > 0
+
+    answer = app.test_client().get("/")
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    assert "Demo Tea House" in page
+    assert "No demo merchant" not in page
+    assert re.search(rf"<b>{orders}</b><span>orders</span>", page)
+    assert re.search(rf"<b>{members}</b><span>members</span>", page)
+    assert "Members by tier" in page and "Bronze" in page
+    assert "Latest ledger entries" in page and "order #T-" in page
+
+
+def test_landing_page_escapes_merchant_text(app: Flask, runtime: Runtime) -> None:
+    with unit_of_work(runtime.database) as session:
+        merchant = seed_demo_merchant(session)
+        merchant.name = '<script>alert("owned")</script>'
+        merchant_id = merchant.id
+    evil = {"order_id": "1", "created_at": "2026-01-05T12:00:00Z",
+            "updated_at": "2026-01-05T12:00:00Z", "currency": "USD", "total": "20",
+            "paid": True, "customer": {"customer_id": "9", "email": "x@example.com",
+                                       "first_name": "<img src=x onerror=alert(1)>"},
+            "line_items": [{"line_id": "1", "quantity": 1, "unit_price": "20"}]}
+    push_orders(runtime, merchant_id, iter([("orders/paid", "e1", evil)]))
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert" in page
+    assert "<img src=x" not in page
+    with unit_of_work(runtime.database) as session:
+        assert session.get(Merchant, merchant_id) is not None
