@@ -160,7 +160,7 @@ def member(merchant: str, customer: str, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 def demo(order_count: int, host: str, port: int) -> None:
-    from .demo import OrderSimulator, next_order_prefix, push_orders, seed_demo_merchant
+    from .demo import OrderSimulator, next_order_prefix, seed_demo_history, seed_demo_merchant
 
     runtime = _runtime()
     upgrade(runtime.database)
@@ -170,16 +170,20 @@ def demo(order_count: int, host: str, port: int) -> None:
         first_run = _count_orders(session, merchant_id) == 0
     if first_run:
         click.echo("seeding demo members and their history ...", err=True)
-        push_orders(runtime, merchant_id, OrderSimulator(seed=1).orders(60, "S-"))
-        runtime.jobs.drain()
+        seed_demo_history(runtime, merchant_id)
     if order_count:
         _push_with_progress(runtime, merchant_id, order_count,
-                            OrderSimulator(seed=int(time.time())), next_order_prefix())
+                            OrderSimulator(seed=int(time.time()), shoppers=400),
+                            next_order_prefix())
         click.echo("done. Check the ledger with: loyalty check-ledger")
         return
     _start_sweeper(runtime)
     click.echo(f"demo store ready: http://{host}:{port}/  (Ctrl-C to stop)", err=True)
-    current_app.run(host=host, port=port, use_reloader=False, threaded=True)
+    # Flask's app.run() refuses to block inside its own CLI; serve with werkzeug directly.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(),  # type: ignore[attr-defined]
+               threaded=True, use_reloader=False)
 
 
 def _count_orders(session: Any, merchant_id: int) -> int:

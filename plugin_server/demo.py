@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .loyalty.adjustments import adjust_points
 from .loyalty.inbox import store_delivery
 from .loyalty.merchants import create_merchant
-from .models import Merchant, Reward, Tier
+from .loyalty.redeem import redeem_reward
+from .models import Member, Merchant, Reward, Tier
 from .runtime import Runtime
 
 DEMO_SHOP = "demo-store.example"
@@ -133,6 +135,29 @@ def push_orders(runtime: Runtime, merchant_id: int,
                 runtime.jobs.enqueue_after_commit(session, "process_inbox_event", row)
                 stored += 1
     return stored
+
+
+def seed_demo_history(runtime: Runtime, merchant_id: int) -> None:
+    """A few months of orders from 40 shoppers, some redemptions and a goodwill adjustment,
+    all through the real pipeline."""
+    push_orders(runtime, merchant_id, OrderSimulator(seed=1, shoppers=40).orders(90, "S-"))
+    runtime.jobs.drain()
+    with runtime.database.session() as session:
+        reward = session.execute(
+            select(Reward).where(Reward.merchant_id == merchant_id, Reward.points_cost == 500)
+        ).scalar_one()
+        richest = session.execute(
+            select(Member.id).where(Member.merchant_id == merchant_id)
+            .order_by(Member.balance.desc()).limit(4)
+        ).scalars().all()
+        reward_id = reward.id
+    issuer = runtime.code_issuers["demo"]
+    for member_id in richest[:3]:
+        redeem_reward(runtime.database, merchant_id, member_id, reward_id,
+                      f"demo-seed-{member_id}", issuer)
+    with runtime.database.session() as session, session.begin():
+        adjust_points(session, merchant_id, richest[-1], 100, reason="sorry for the late parcel",
+                      actor="demo merchant", reference="demo-seed-goodwill")
 
 
 def next_order_prefix() -> str:

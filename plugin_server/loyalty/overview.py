@@ -73,7 +73,7 @@ def program_overview(session: Session, merchant_id: int) -> ProgramOverview:
                       if m.tier_id else ""} for m in top],
         recent=[{"member": m.display_name, "kind": e.kind, "points": e.points,
                  "pending_points": e.pending_points, "reason": e.reason,
-                 "at": e.created_at.isoformat(timespec="seconds")} for e, m in recent],
+                 "at": e.created_at.strftime("%Y-%m-%d %H:%M:%S")} for e, m in recent],
     )
 
 
