@@ -23,11 +23,12 @@ from integrations.base import LineItem, Order, Refund, RefundLine
 from plugin_server.db import Database, unit_of_work
 from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.loyalty.orders import sync_order
-from plugin_server.models import EarningRule, LedgerEntry, Member, ProgramSettings
+from plugin_server.models import EarningRule, LedgerEntry, Member
 from plugin_server.models import Order as OrderRow
 from plugin_server.runtime import Runtime
 from tests.conftest import seed_merchant
 from tests.support.builders import T0, line, order, refund
+from tests.support.program import set_program
 
 EXAMPLES = settings(
     max_examples=40,
@@ -140,10 +141,8 @@ def stories(draw: st.DrawFn, *, cancelled: bool, refund_everything: bool | None 
 def fresh_merchant(database: Database, story: Story) -> int:
     merchant_id = seed_merchant(database, shop=f"l6-{uuid.uuid4().hex}.example")
     with unit_of_work(database) as session:
-        program = session.execute(select(ProgramSettings).where(
-            ProgramSettings.merchant_id == merchant_id)).scalar_one()
-        program.rounding = story.rounding
-        program.points_per_unit = story.points_per_unit
+        set_program(session, merchant_id, rounding=story.rounding,
+                    points_per_unit=story.points_per_unit)
         session.add_all([
             EarningRule(merchant_id=merchant_id, target="product", target_id="p2",
                         factor=Decimal(2)),

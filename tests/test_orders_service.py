@@ -17,21 +17,12 @@ from integrations.base import Customer
 from plugin_server.db import Database, unit_of_work
 from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.loyalty.orders import OrderOutcome, sync_order
-from plugin_server.models import EarningRule, LedgerEntry, Member, OrderRefund, ProgramSettings
+from plugin_server.models import EarningRule, LedgerEntry, Member, OrderRefund
 from plugin_server.models import Order as OrderRow
 from plugin_server.runtime import Runtime
 from tests.conftest import seed_merchant
 from tests.support.builders import T0, customer, line, order, refund, with_refunds
-
-
-def configure(database: Database, merchant_id: int, **values: Any) -> None:
-    """Change the merchant's program settings row."""
-    with unit_of_work(database) as session:
-        settings = session.execute(
-            select(ProgramSettings).where(ProgramSettings.merchant_id == merchant_id)
-        ).scalar_one()
-        for name, value in values.items():
-            setattr(settings, name, value)
+from tests.support.program import configure
 
 
 def sync(database: Database, merchant_id: int, placed: Any, **kwargs: Any) -> OrderOutcome:

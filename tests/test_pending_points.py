@@ -18,10 +18,11 @@ from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.loyalty.errors import InsufficientPoints
 from plugin_server.loyalty.orders import OrderOutcome, release_due_points, sync_order
 from plugin_server.loyalty.rewards import confirm_redemption, hold_redemption
-from plugin_server.models import LedgerEntry, Member, ProgramSettings, Reward, utcnow
+from plugin_server.models import LedgerEntry, Member, Reward, utcnow
 from plugin_server.models import Order as OrderRow
 from plugin_server.runtime import Runtime
 from tests.support.builders import T0, line, order, refund, with_refunds
+from tests.support.program import set_program
 
 DAY = timedelta(days=1)
 
@@ -29,10 +30,7 @@ DAY = timedelta(days=1)
 @pytest.fixture
 def pending_merchant(runtime: Runtime, merchant_id: int) -> int:
     with unit_of_work(runtime.database) as session:
-        settings = session.execute(
-            select(ProgramSettings).where(ProgramSettings.merchant_id == merchant_id)
-        ).scalar_one()
-        settings.pending_days = 14
+        set_program(session, merchant_id, pending_days=14)
     return merchant_id
 
 

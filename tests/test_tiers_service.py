@@ -15,9 +15,10 @@ from integrations.base import Order
 from plugin_server.db import Database, unit_of_work
 from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.loyalty.orders import OrderOutcome, sync_order
-from plugin_server.models import LedgerEntry, Member, ProgramSettings, Tier, TierChange
+from plugin_server.models import LedgerEntry, Member, Tier, TierChange
 from plugin_server.runtime import Runtime
 from tests.support.builders import T0, line, order, refund, with_refunds
+from tests.support.program import set_program
 
 LADDER = (
     # name, threshold, retention, multiplier, entry reward
@@ -31,11 +32,7 @@ def make_tiers(database: Database, merchant_id: int,
                ladder: tuple[tuple[str, str, str | None, str, int], ...] = LADDER,
                **settings: Any) -> dict[str, int]:
     with unit_of_work(database) as session:
-        row = session.execute(
-            select(ProgramSettings).where(ProgramSettings.merchant_id == merchant_id)
-        ).scalar_one()
-        for name, value in settings.items():
-            setattr(row, name, value)
+        set_program(session, merchant_id, **settings)
         ids = {}
         for name, threshold, retention, multiplier, reward in ladder:
             tier = Tier(merchant_id=merchant_id, name=name, threshold=Decimal(threshold),
