@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from plugin_server.crypto import decrypt_json, encrypt_json
 from plugin_server.models import Merchant
 
 from .errors import NotFound
@@ -36,6 +37,19 @@ def create_merchant(session: Session, platform: str, shop: str, *, name: str = "
     session.flush()
     ensure_settings(session, merchant)
     return merchant
+
+
+def store_credentials(merchant: Merchant, encryption_key: str, values: dict[str, Any]) -> None:
+    """Keep platform credentials (tokens, API keys) encrypted at rest, replaced as a whole."""
+    merchant.credentials = encrypt_json(encryption_key, values)
+
+
+def read_credentials(merchant: Merchant, encryption_key: str) -> dict[str, Any]:
+    """The merchant's credentials; empty when none are stored. CredentialsError when the
+    ENCRYPTION_KEY cannot read them."""
+    if merchant.credentials is None:
+        return {}
+    return decrypt_json(encryption_key, merchant.credentials)
 
 
 def merchant_summary(merchant: Merchant) -> dict[str, Any]:
