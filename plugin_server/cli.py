@@ -177,11 +177,25 @@ def demo(order_count: int, host: str, port: int) -> None:
                             next_order_prefix())
         click.echo("done. Check the ledger with: loyalty check-ledger")
         return
-    _start_sweeper(runtime)
     click.echo(f"demo store ready: http://{host}:{port}/  (Ctrl-C to stop)", err=True)
-    # Flask's app.run() refuses to block inside its own CLI; serve with werkzeug directly.
+    _serve(runtime, host, port)
+
+
+@click.command("run", help="Serve the app for development (production: the Procfile's "
+                           "gunicorn line). Starts the minute sweep.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def run(host: str, port: int) -> None:
+    _serve(_runtime(), host, port)
+
+
+def _serve(runtime: Runtime, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
+    from .sweeper import start_sweeper
+
+    start_sweeper(runtime)
+    # Flask's app.run() refuses to block inside its own CLI; serve with werkzeug directly.
     run_simple(host, port, current_app._get_current_object(),  # type: ignore[attr-defined]
                threaded=True, use_reloader=False)
 
@@ -211,20 +225,18 @@ def _push_with_progress(runtime: Runtime, merchant_id: int, count: int, simulato
         runtime.jobs.drain()
 
 
-def _start_sweeper(runtime: Runtime) -> None:
-    from .sweeper import start_sweeper
-
-    start_sweeper(runtime)
 
 
-
-
-COMMANDS = [db_group, check_ledger, events, sweep_command, merchants, member, demo]
+COMMANDS = [db_group, check_ledger, events, sweep_command, merchants, member, demo, run]
 
 
 def main() -> None:
+    from flask.cli import routes_command, shell_command
+
     from . import create_app
 
     cli = FlaskGroup(create_app=lambda: create_app(), add_version_option=False,
-                     help="Operate the loyalty server.")
+                     add_default_commands=False, help="Operate the loyalty server.")
+    cli.add_command(shell_command)
+    cli.add_command(routes_command)
     cli(prog_name="loyalty")
