@@ -22,6 +22,7 @@ from .models import Member, Merchant, Reward, Tier
 from .runtime import Runtime
 
 DEMO_SHOP = "demo-store.example"
+DEMO_HISTORY_ORDERS = 90
 FIRST_NAMES = ["Aiko", "Minh", "Ravi", "Ana", "Lucas", "Sofia", "Hana", "Omar", "Lea", "Jon",
                "Mei", "Arjun", "Nare", "Chloe", "Mateo", "Yuki", "Linh", "Karim", "Eva", "Noah"]
 LAST_NAMES = ["Sato", "Nguyen", "Reddy", "Silva", "Martin", "Garcia", "Kim", "Haddad", "Muller",
@@ -140,7 +141,8 @@ def push_orders(runtime: Runtime, merchant_id: int,
 def seed_demo_history(runtime: Runtime, merchant_id: int) -> None:
     """A few months of orders from 40 shoppers, some redemptions and a goodwill adjustment,
     all through the real pipeline."""
-    push_orders(runtime, merchant_id, OrderSimulator(seed=1, shoppers=40).orders(90, "S-"))
+    history = OrderSimulator(seed=1, shoppers=40).orders(DEMO_HISTORY_ORDERS, "S-")
+    push_orders(runtime, merchant_id, history)
     runtime.jobs.drain()
     with runtime.database.session() as session:
         reward = session.execute(

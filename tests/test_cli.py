@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from plugin_server.db import unit_of_work
-from plugin_server.demo import DEMO_SHOP
+from plugin_server.demo import DEMO_HISTORY_ORDERS, DEMO_SHOP
 from plugin_server.loyalty.inbox import store_delivery
 from tests.conftest import make_app
 
@@ -92,7 +92,7 @@ def test_db_upgrade_is_idempotent(database: Path) -> None:
 
 def test_demo_orders_then_check_ledger_is_consistent(demo_database: Path) -> None:
     ((orders,),) = query(demo_database, "SELECT count(*) FROM orders")
-    assert orders == 90
+    assert orders == DEMO_HISTORY_ORDERS + 30  # the seeded history, then --orders 30
     ((members,),) = query(demo_database, "SELECT count(*) FROM members")
     result = loyalty(demo_database, "check-ledger")
     assert result.code == 0, result.err
