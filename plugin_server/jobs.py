@@ -107,8 +107,11 @@ class JobQueue:
             raise KeyError(f"unknown job {name!r}")
         mode = self.mode
         if mode == "celery":
-            from .celery_app import run_job
+            from .celery_app import celery, run_job
 
+            if celery.conf.broker_url != self.runtime.settings.REDIS_URL:
+                # The app's settings decide, not only the environment the module saw.
+                celery.conf.broker_url = self.runtime.settings.REDIS_URL
             run_job.delay(name, list(args))
         elif mode == "eager":
             self.run(name, *args)

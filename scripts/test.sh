@@ -3,20 +3,23 @@
 #
 #   bash scripts/test.sh [pytest args...]
 #
-# Steps: install PostgreSQL with apt (only if its server binaries are missing;
-# also python3-pip if python3 has no pip),
+# Steps: install PostgreSQL and Redis with apt (only those whose server binaries
+# are missing; also python3-pip if python3 has no pip),
 # pip install -e '.[test]', ruff check, start a throwaway PostgreSQL server
-# (exports LOYALTY_TEST_POSTGRES_URL), run pytest, stop the server and delete its
-# data whatever happens. Exits with ruff's code if ruff fails, else pytest's code.
+# (exports LOYALTY_TEST_POSTGRES_URL) and a throwaway Redis server (exports
+# LOYALTY_TEST_REDIS_URL), run pytest, stop both servers and delete their data
+# whatever happens. Exits with ruff's code if ruff fails, else pytest's code.
 #
 # Written for a fresh Debian bookworm machine running as root; also works as a
-# normal user when PostgreSQL is already installed.
+# normal user when PostgreSQL and Redis are already installed.
 #
 # Environment knobs:
-#   FORCE_APT=1      run apt-get update/install even if PostgreSQL is present
+#   FORCE_APT=1      run apt-get update/install even if PostgreSQL and Redis are present
 #   SKIP_INSTALL=1   skip the apt and pip steps (fast local re-runs)
 #   PG_TEST_PORT     fixed port for the test server (default: first free from 55432)
 #   PG_BINDIR        PostgreSQL bin directory (default: newest /usr/lib/postgresql/*/bin)
+#   REDIS_TEST_PORT  fixed port for the Redis test server (default: first free from 56379)
+#   REDIS_SERVER     redis-server binary (default: redis-server on PATH)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +27,8 @@ cd "$REPO_ROOT"
 
 # shellcheck source-path=SCRIPTDIR source=pg_test_server.sh
 source "$REPO_ROOT/scripts/pg_test_server.sh"
+# shellcheck source-path=SCRIPTDIR source=redis_test_server.sh
+source "$REPO_ROOT/scripts/redis_test_server.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 export PIP_ROOT_USER_ACTION="${PIP_ROOT_USER_ACTION:-ignore}"
@@ -36,8 +41,9 @@ section() {
 cleanup() {
     local rc=$?
     set +e
-    if [[ -n "${PG_TEST_TMPDIR:-}" ]]; then
+    if [[ -n "${PG_TEST_TMPDIR:-}" || -n "${REDIS_TEST_TMPDIR:-}" ]]; then
         section "Teardown"
+        redis_test_server_stop
         pg_test_server_stop
     fi
     exit "$rc"
@@ -63,11 +69,14 @@ apt_pkgs=()
 if ! pg_find_bindir >/dev/null; then
     apt_pkgs+=(postgresql)
 fi
+if ! redis_find_server >/dev/null; then
+    apt_pkgs+=(redis-server)
+fi
 if ! python3 -m pip --version >/dev/null 2>&1; then
     apt_pkgs+=(python3-pip)   # Debian's own python3 comes without pip
 fi
 if [[ "${FORCE_APT:-0}" == 1 && ${#apt_pkgs[@]} -eq 0 ]]; then
-    apt_pkgs+=(postgresql)
+    apt_pkgs+=(postgresql redis-server)
 fi
 if [[ "${SKIP_INSTALL:-0}" == 1 ]]; then
     echo "SKIP_INSTALL=1: skipping apt"
@@ -79,13 +88,19 @@ elif [[ ${#apt_pkgs[@]} -gt 0 ]]; then
         -o Dpkg::Use-Pty=0 "${apt_pkgs[@]}"
     echo "apt took $((SECONDS - t0))s"
 else
-    echo "PostgreSQL already installed in $(pg_find_bindir); skipping apt (FORCE_APT=1 to force)"
+    echo "PostgreSQL already installed in $(pg_find_bindir) and Redis as" \
+         "$(redis_find_server); skipping apt (FORCE_APT=1 to force)"
 fi
 if ! PG_BINDIR_FOUND="$(pg_find_bindir)"; then
     echo "PostgreSQL server binaries not found after install" >&2
     exit 1
 fi
 "$PG_BINDIR_FOUND/postgres" --version
+if ! REDIS_SERVER_FOUND="$(redis_find_server)"; then
+    echo "redis-server not found (install the redis-server package, or drop SKIP_INSTALL=1)" >&2
+    exit 1
+fi
+"$REDIS_SERVER_FOUND" --version
 
 # ---------------------------------------------------------------------------
 section "Python packages"
@@ -121,6 +136,9 @@ fi
 # ---------------------------------------------------------------------------
 section "Test PostgreSQL server"
 pg_test_server_start
+
+section "Test Redis server"
+redis_test_server_start
 
 # ---------------------------------------------------------------------------
 section "pytest"
