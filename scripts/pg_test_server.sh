@@ -18,6 +18,9 @@
 # uses trust auth, fsync=off and max_connections=300. When run as root, every
 # server command runs as the `postgres` OS user, because postgres refuses root.
 
+# shellcheck source-path=SCRIPTDIR source=test_server_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test_server_lib.sh"
+
 PG_TEST_DB="${PG_TEST_DB:-loyalty_test}"
 PG_TEST_TMPDIR=""
 PG_TEST_DATADIR=""
@@ -47,25 +50,6 @@ _pg_as_owner() {
     else
         (cd "$PG_TEST_TMPDIR" && LC_ALL=C LANG=C "$@")
     fi
-}
-
-# Print the first port >= $1 on which 127.0.0.1 can be bound.
-_pg_free_port() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-start = int(sys.argv[1])
-for port in range(start, start + 500):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # Like postgres itself, ignore TIME_WAIT leftovers from earlier runs.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    print(port)
-    sys.exit(0)
-sys.exit("no free port found")
-EOF
 }
 
 pg_test_server_start() {
@@ -109,7 +93,7 @@ pg_test_server_start() {
     local port="${PG_TEST_PORT:-55432}" attempt started=0
     for attempt in 1 2 3 4 5; do
         if [[ -z "${PG_TEST_PORT:-}" ]]; then
-            port="$(_pg_free_port "$port")"
+            port="$(test_server_free_port "$port")"
         fi
         if _pg_as_owner "$bindir/pg_ctl" -D "$PG_TEST_DATADIR" -l "$PG_TEST_LOG" \
                 -w -t 60 -o "$opts -c port=$port" start >/dev/null; then
@@ -144,13 +128,6 @@ pg_test_server_start() {
     echo "pg_test_server: LOYALTY_TEST_POSTGRES_URL=$LOYALTY_TEST_POSTGRES_URL"
 }
 
-# True if process $1 exists and is not a zombie.
-_pg_pid_running() {
-    local state
-    state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
-    [[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-
 # Stop the server (fast, then immediate, then SIGKILL) and remove its temp dir.
 # Safe to call more than once and after a failed start. Never fails.
 pg_test_server_stop() {
@@ -171,10 +148,10 @@ pg_test_server_stop() {
             # moment to exit (a zombie awaiting its reaper counts as gone).
             local _
             for _ in $(seq 50); do
-                _pg_pid_running "$pid" || break
+                test_server_pid_running "$pid" || break
                 sleep 0.1
             done
-            if _pg_pid_running "$pid"; then
+            if test_server_pid_running "$pid"; then
                 kill -KILL "$pid" 2>/dev/null || true
             fi
         fi

@@ -17,6 +17,9 @@
 # and runs in the foreground as a child of this shell, so stopping it is a plain kill of
 # the pid we started.
 
+# shellcheck source-path=SCRIPTDIR source=test_server_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test_server_lib.sh"
+
 REDIS_TEST_TMPDIR=""
 REDIS_TEST_PID=""
 REDIS_TEST_LOG=""
@@ -25,31 +28,6 @@ REDIS_TEST_LOG=""
 redis_find_server() {
     local server="${REDIS_SERVER:-redis-server}"
     command -v "$server" 2>/dev/null || return 1
-}
-
-# Print the first port >= $1 on which 127.0.0.1 can be bound.
-_redis_free_port() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-start = int(sys.argv[1])
-for port in range(start, start + 500):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    print(port)
-    sys.exit(0)
-sys.exit("no free port found")
-EOF
-}
-
-# True if process $1 exists and is not a zombie.
-_redis_pid_running() {
-    local state
-    state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
-    [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 
 # True if the Redis server listening on 127.0.0.1:$1 is process $2 (so an answer from some
@@ -83,7 +61,7 @@ redis_test_server_start() {
     local port="${REDIS_TEST_PORT:-56379}" attempt started=0 _
     for attempt in 1 2 3 4 5; do
         if [[ -z "${REDIS_TEST_PORT:-}" ]]; then
-            port="$(_redis_free_port "$port")"
+            port="$(test_server_free_port "$port")"
         fi
         # No config file: everything on the command line. save "" and appendonly no mean
         # nothing is ever written to disk; dir points at our temp dir all the same.
@@ -97,12 +75,12 @@ redis_test_server_start() {
                 started=1
                 break
             fi
-            _redis_pid_running "$REDIS_TEST_PID" || break
+            test_server_pid_running "$REDIS_TEST_PID" || break
             sleep 0.05
         done
         [[ $started -eq 1 ]] && break
         # Not up within 5 s: make sure it is gone before trying again or giving up.
-        if _redis_pid_running "$REDIS_TEST_PID"; then
+        if test_server_pid_running "$REDIS_TEST_PID"; then
             kill -KILL "$REDIS_TEST_PID" 2>/dev/null || true
         fi
         wait "$REDIS_TEST_PID" 2>/dev/null || true
@@ -136,13 +114,13 @@ redis_test_server_stop() {
     [[ -n "$REDIS_TEST_TMPDIR" ]] || return 0
     if [[ -n "$REDIS_TEST_PID" ]]; then
         local pid="$REDIS_TEST_PID" _
-        if _redis_pid_running "$pid"; then
+        if test_server_pid_running "$pid"; then
             kill -TERM "$pid" 2>/dev/null || true
             for _ in $(seq 100); do
-                _redis_pid_running "$pid" || break
+                test_server_pid_running "$pid" || break
                 sleep 0.05
             done
-            if _redis_pid_running "$pid"; then
+            if test_server_pid_running "$pid"; then
                 kill -KILL "$pid" 2>/dev/null || true
             fi
         fi
