@@ -21,13 +21,20 @@ POSTGRES_URL = os.environ.get("LOYALTY_TEST_POSTGRES_URL", "")
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
-def _require_postgres() -> str:
-    if not POSTGRES_URL:
+def require_test_server(variable: str, server: str) -> str:
+    """The URL of a server scripts/test.sh started. Locally a test without it is skipped;
+    in CI it fails, so a missing server can never pass as a skip."""
+    url = os.environ.get(variable, "")
+    if not url:
         if os.environ.get("CI"):
-            pytest.fail("LOYALTY_TEST_POSTGRES_URL is not set: run the tests with "
-                        "scripts/test.sh, which starts PostgreSQL")
-        pytest.skip("PostgreSQL tests need LOYALTY_TEST_POSTGRES_URL (scripts/test.sh sets it)")
-    return POSTGRES_URL
+            pytest.fail(f"{variable} is not set: run the tests with scripts/test.sh, which "
+                        f"starts {server}")
+        pytest.skip(f"{server} tests need {variable} (scripts/test.sh sets it)")
+    return url
+
+
+def _require_postgres() -> str:
+    return require_test_server("LOYALTY_TEST_POSTGRES_URL", "PostgreSQL")
 
 
 def _fresh_postgres_database() -> str:

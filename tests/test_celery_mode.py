@@ -26,22 +26,16 @@ from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.loyalty.inbox import store_delivery
 from plugin_server.models import InboxEvent, Member
 from plugin_server.runtime import Runtime
-from tests.conftest import make_app, seed_merchant
+from tests.conftest import make_app, require_test_server, seed_merchant
 from tests.support.builders import customer, line, order, refund, with_refunds
 
-REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS_URL", "")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUEUE = "celery"  # Celery's default queue: a Redis list of that name
 WORKER_DEADLINE_SECONDS = 30.0
 
 
 def _require_redis() -> str:
-    if not REDIS_URL:
-        if os.environ.get("CI"):
-            pytest.fail("LOYALTY_TEST_REDIS_URL is not set: run the tests with "
-                        "scripts/test.sh, which starts Redis")
-        pytest.skip("Celery mode tests need LOYALTY_TEST_REDIS_URL (scripts/test.sh sets it)")
-    return REDIS_URL
+    return require_test_server("LOYALTY_TEST_REDIS_URL", "Redis")
 
 
 def _redis_database(url: str, number: int) -> str:
