@@ -25,6 +25,8 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
+# shellcheck source-path=SCRIPTDIR source=python_setup.sh
+source "$REPO_ROOT/scripts/python_setup.sh"
 # shellcheck source-path=SCRIPTDIR source=pg_test_server.sh
 source "$REPO_ROOT/scripts/pg_test_server.sh"
 # shellcheck source-path=SCRIPTDIR source=redis_test_server.sh
@@ -108,12 +110,7 @@ python3 --version
 if [[ "${SKIP_INSTALL:-0}" == 1 ]]; then
     echo "SKIP_INSTALL=1: skipping pip install"
 else
-    # Debian's system python3 is "externally managed" (PEP 668); on a throwaway
-    # CI machine installing into it is what we want.
-    if [[ -f "$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED" ]]; then
-        echo "python3 is externally managed (PEP 668): setting PIP_BREAK_SYSTEM_PACKAGES=1"
-        export PIP_BREAK_SYSTEM_PACKAGES=1
-    fi
+    python_setup_pip
     t0=$SECONDS
     echo "+ python3 -m pip install -e '.[test]'"
     python3 -m pip install --progress-bar off -e '.[test]'
