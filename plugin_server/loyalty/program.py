@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +32,14 @@ class Program:
     tiers: tuple[TierSpec, ...]
     tier_basis: TierBasis
     tier_window: TierWindow
+    timezone: str = "UTC"
+
+    def local(self, moment: datetime) -> datetime:
+        """A moment in the merchant's timezone (calendar-year tiers start at local midnight)."""
+        try:
+            return moment.astimezone(ZoneInfo(self.timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            return moment
 
     def tier(self, tier_id: int | None) -> TierSpec | None:
         return next((tier for tier in self.tiers if tier.tier_id == tier_id), None)
@@ -90,6 +100,7 @@ def load_program(session: Session, merchant_id: int) -> Program:
         ),
         tier_basis=TierBasis(settings.tier_basis),
         tier_window=TierWindow(settings.tier_window),
+        timezone=merchant.timezone,
     )
 
 

@@ -34,6 +34,7 @@ ERROR_STATUS = {
     "reward_unavailable": 409,
     "invalid_state": 409,
     "platform_refused": 502,
+    "idempotency_conflict": 409,
 }
 
 

@@ -283,7 +283,11 @@ def window_start(window: TierWindow, now: datetime) -> datetime | None:
         return None
     if window is TierWindow.CALENDAR_YEAR:
         return datetime(now.year, 1, 1, tzinfo=now.tzinfo or UTC)
-    return now - timedelta(days=365)
+    # Twelve calendar months back (29 February falls back to the 28th).
+    try:
+        return now.replace(year=now.year - 1)
+    except ValueError:
+        return now.replace(year=now.year - 1, day=28)
 
 
 def ordered_tiers(tiers: Sequence[TierSpec]) -> list[TierSpec]:

@@ -36,7 +36,7 @@ def progress_by_member(session: Session, program: Program, member_ids: Iterable[
         Order.award_snapshot.is_not(None),
         Order.cancelled.is_(False),
     ).group_by(Order.member_id)
-    start = window_start(program.tier_window, now)
+    start = window_start(program.tier_window, program.local(now))
     if start is not None:
         query = query.where(Order.placed_at >= start)
     progress = dict.fromkeys(ids, Decimal(0))
