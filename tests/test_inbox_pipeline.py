@@ -260,13 +260,20 @@ def test_unknown_event_row_is_missing(runtime: Runtime) -> None:
 # --- Crashes and the sweep --------------------------------------------------------------
 
 
-def crash(session: Session, merchant_id: int, body: bytes) -> None:
+def crash(session: Session, merchant_id: int, body: bytes | list[bytes]) -> None:
     raise RuntimeError("database went away mid-job")
+
+
+def make_handlers_crash(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both the one-delivery handler and the batch handler of orders/paid crash."""
+    monkeypatch.setitem(runtime.handlers, ("demo", "orders/paid"), crash)  # type: ignore[arg-type]
+    monkeypatch.setitem(runtime.batch_handlers,  # type: ignore[arg-type]
+                        ("demo", "orders/paid"), crash)
 
 
 def test_crash_leaves_the_event_received_then_fails_after_max_attempts(
         any_runtime: Runtime, any_merchant_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(any_runtime.handlers, ("demo", "orders/paid"), crash)  # type: ignore[arg-type]
+    make_handlers_crash(any_runtime, monkeypatch)
     row = deliver(any_runtime, any_merchant_id, order_body(), "evt-1")
     for attempt in range(1, MAX_ATTEMPTS):
         assert process(any_runtime, row) == "received"
@@ -288,7 +295,7 @@ def test_sweep_redispatches_events_left_received(any_runtime: Runtime, any_merch
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     lost = deliver(any_runtime, any_merchant_id, order_body("1001", "c1", "a@example.com"),
                    "evt-lost")  # stored, job never ran
-    monkeypatch.setitem(any_runtime.handlers, ("demo", "orders/paid"), crash)  # type: ignore[arg-type]
+    make_handlers_crash(any_runtime, monkeypatch)
     crashed = deliver(any_runtime, any_merchant_id, order_body("1002", "c2", "b@example.com"),
                       "evt-crashed")
     assert process(any_runtime, crashed) == "received"

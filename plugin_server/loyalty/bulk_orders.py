@@ -28,7 +28,7 @@ from .ledger import Credit, post_credits
 from .members import normalise_email
 from .orders import sync_order
 from .program import Program, load_program
-from .rules import RuleError, award_is_due, compute_award, pending_until
+from .rules import AwardSnapshot, RuleError, award_is_due, compute_award, pending_until
 from .tiers import apply_tiers, progress_by_member
 
 
@@ -116,16 +116,23 @@ def _award_run(session: Session, program: Program, run: list[_Candidate],
     ).scalars())
     by_customer, by_email = _known_members(session, merchant_id, run)
     members: dict[int, Member | None] = {}
+    snapshots: dict[int, AwardSnapshot] = {}
     simple: list[_Candidate] = []
     for candidate in run:
         member = _member_for(candidate, by_customer, by_email)
         if candidate.order.order_id in known_orders or member is False:
             continue
+        try:  # an order the rules refuse (absurd points) fails alone, through sync_order
+            snapshots[candidate.index] = compute_award(
+                candidate.order, program.policy,
+                program.tier_multiplier(member.tier_id if member else None))
+        except RuleError:
+            continue
         members[candidate.index] = member
         simple.append(candidate)
     if simple:
         _insert_new_members(session, merchant_id, simple, members)
-        _insert_awards(session, program, simple, members, now)
+        _insert_awards(session, program, simple, members, snapshots, now)
     return {candidate.index for candidate in simple}
 
 
@@ -181,14 +188,15 @@ def _insert_new_members(session: Session, merchant_id: int, run: list[_Candidate
 
 
 def _insert_awards(session: Session, program: Program, run: list[_Candidate],
-                   members: dict[int, Member | None], now: datetime) -> None:
+                   members: dict[int, Member | None], snapshots: dict[int, AwardSnapshot],
+                   now: datetime) -> None:
     order_rows: list[dict[str, Any]] = []
     awards: list[tuple[Member, int, bool]] = []
     for candidate in run:
         member = members[candidate.index]
         assert member is not None
         order = candidate.order
-        snapshot = compute_award(order, program.policy, program.tier_multiplier(member.tier_id))
+        snapshot = snapshots[candidate.index]
         pending = pending_until(now, program.policy) if snapshot.points else None
         order_rows.append({
             "merchant_id": program.merchant_id, "platform_order_id": order.order_id,
