@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
+from .config import ConfigError
 from .db import unit_of_work
 from .loyalty.audit import ledger_differences
 from .loyalty.errors import LoyaltyError
@@ -239,4 +241,17 @@ def main() -> None:
                      add_default_commands=False, help="Operate the loyalty server.")
     cli.add_command(shell_command)
     cli.add_command(routes_command)
-    cli(prog_name="loyalty")
+    try:
+        cli(prog_name="loyalty")
+    except ConfigError as error:
+        _die(f"cannot start: {error}")
+    except OperationalError as error:
+        reason = str(error.orig).splitlines()[0] if error.orig else str(error)
+        hint = " (run `loyalty db upgrade` first)" if "no such table" in reason or (
+            "does not exist" in reason) else ""
+        _die(f"database error: {reason}{hint}")
+
+
+def _die(message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)

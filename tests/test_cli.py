@@ -220,3 +220,25 @@ def test_sweep_json_redispatches_a_lost_delivery(database: Path) -> None:
         ("processed",)]
     assert query(database, "SELECT balance FROM members WHERE customer_id = 'sweep-1'") == [
         (30,)]
+
+
+def test_unmigrated_database_is_one_clear_line(tmp_path: Path) -> None:
+    result = loyalty(tmp_path / "empty.sqlite3", "check-ledger")
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err.strip().splitlines() == [
+        "Error: database error: no such table: members (run `loyalty db upgrade` first)"]
+
+
+def test_production_without_settings_says_which_are_missing(tmp_path: Path) -> None:
+    environ = {key: value for key, value in os.environ.items()
+               if not key.startswith(("LOYALTY_", "SHOPIFY_")) and key not in (
+                   "DATABASE_URL", "SECRET_KEY", "ENCRYPTION_KEY", "APP_URL")}
+    environ["LOYALTY_ENV"] = "production"
+    done = subprocess.run([str(LOYALTY), "merchants", "--json"], capture_output=True,
+                          text=True, env=environ, cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "Error: cannot start: production needs these settings: SECRET_KEY, ENCRYPTION_KEY, "
+        "DATABASE_URL, APP_URL, SHOPIFY_API_KEY, SHOPIFY_API_SECRET"]
