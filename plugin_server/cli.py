@@ -247,9 +247,23 @@ def main() -> None:
         _die(f"cannot start: {error}")
     except OperationalError as error:
         reason = str(error.orig).splitlines()[0] if error.orig else str(error)
-        hint = " (run `loyalty db upgrade` first)" if "no such table" in reason or (
-            "does not exist" in reason) else ""
+        hint = ""
+        if "no such table" in reason or "does not exist" in reason:
+            where = _database_label()
+            hint = (f" (database {where}: run `loyalty db upgrade` first, or run from the "
+                    "directory that holds your instance/ folder, or set DATABASE_URL)")
         _die(f"database error: {reason}{hint}")
+
+
+def _database_label() -> str:
+    from sqlalchemy.engine import make_url
+
+    from .config import load_settings
+
+    try:
+        return make_url(load_settings().DATABASE_URL).render_as_string(hide_password=True)
+    except Exception:
+        return "?"
 
 
 def _die(message: str) -> NoReturn:

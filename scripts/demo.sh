@@ -8,5 +8,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source-path=SCRIPTDIR source=python_setup.sh
 source scripts/python_setup.sh
 python_setup_pip
+echo "+ python3 -m pip install -e .  (quiet; about 30 s the first time)"
 python3 -m pip install --progress-bar off --quiet -e .
 exec python3 -c 'from plugin_server.cli import main; main()' demo "$@"

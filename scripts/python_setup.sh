@@ -4,9 +4,12 @@
 # On a machine set up for this server, installing into it is what we want.
 python_setup_pip() {
     if ! python3 -m pip --version >/dev/null 2>&1; then
+        local sudo=()
+        [[ $EUID -ne 0 ]] && sudo=(sudo)
         echo "+ apt-get install python3-pip"
-        DEBIAN_FRONTEND=noninteractive apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pip
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends -o Dpkg::Use-Pty=0 python3-pip
     fi
     local stdlib
     stdlib="$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"

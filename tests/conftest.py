@@ -18,7 +18,6 @@ from plugin_server.migrate import upgrade
 from plugin_server.runtime import Runtime
 
 POSTGRES_URL = os.environ.get("LOYALTY_TEST_POSTGRES_URL", "")
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
 def require_test_server(variable: str, server: str) -> str:

@@ -226,8 +226,10 @@ def test_unmigrated_database_is_one_clear_line(tmp_path: Path) -> None:
     result = loyalty(tmp_path / "empty.sqlite3", "check-ledger")
     assert result.code == 1
     assert result.out == ""
-    assert result.err.strip().splitlines() == [
-        "Error: database error: no such table: members (run `loyalty db upgrade` first)"]
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("Error: database error: no such table: members (database sqlite:///")
+    assert line.endswith("empty.sqlite3: run `loyalty db upgrade` first, or run from the "
+                         "directory that holds your instance/ folder, or set DATABASE_URL)")
 
 
 def test_production_without_settings_says_which_are_missing(tmp_path: Path) -> None:
