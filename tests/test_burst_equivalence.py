@@ -23,7 +23,9 @@ from tests.conftest import seed_merchant
 from tests.support.builders import T0, customer, line, order, refund, with_refunds
 
 SHOPPERS = [("c1", "a@example.com"), ("c2", "b@example.com"), (None, "guest@example.com"),
-            ("c3", "guest@example.com"), ("c4", None), (None, "other@example.com")]
+            ("c3", "guest@example.com"), ("c4", None), (None, "other@example.com"),
+            # one member reached through different keys, and an email written differently
+            ("c1", None), (None, "a@example.com"), ("c2", " B@Example.com ")]
 
 shops = count()
 
@@ -99,7 +101,7 @@ def _state(database: Database, merchant_id: int) -> dict[str, Any]:
     return {"members": members, "entries": entries, "orders": orders}
 
 
-@settings(max_examples=15, deadline=None, derandomize=True,
+@settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(batch=deliveries(), with_tiers=st.booleans())
@@ -138,3 +140,29 @@ def test_burst_path_takes_new_orders_in_few_statements(runtime, merchant_id) -> 
     with unit_of_work(runtime.database) as session:
         balances = session.execute(select(Member.balance)).scalars().all()
     assert sorted(balances) == [20] * 50
+
+
+def test_one_member_reached_through_two_keys_in_one_batch(runtime) -> None:
+    """An account's customer id on one order, its email on the next: the second order must
+    see the tier the first one earned, as it would one by one."""
+    database = runtime.database
+    known = order("o0", line("1", "10"), who=customer("c1", "a@example.com"))
+    batch = [known,
+             order("o1", line("1", "400"), who=customer("c1", None)),
+             order("o2", line("1", "400"), who=customer(None, "a@example.com"))]
+    bulk_shop = seed_merchant(database, "alias-bulk.example")
+    single_shop = seed_merchant(database, "alias-single.example")
+    for shop in (bulk_shop, single_shop):
+        _add_tiers(database, shop)
+    now = T0 + timedelta(days=1)
+    with unit_of_work(database) as session:
+        sync_orders(session, bulk_shop, batch[:1], now=now)
+    with unit_of_work(database) as session:
+        assert sync_orders(session, bulk_shop, batch[1:], now=now) == [None, None]
+    for delivery in batch:
+        with unit_of_work(database) as session:
+            sync_order(session, single_shop, delivery, now=now)
+    assert _state(database, bulk_shop) == _state(database, single_shop)
+    members = _state(database, bulk_shop)["members"]
+    # 10 + 400 (Bronze), +50 Silver reward, 400 x 1.5 = 600, +100 Gold reward
+    assert members[("c1", "a@example.com")][:3] == (1160, 0, "Gold")

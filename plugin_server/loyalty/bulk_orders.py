@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from integrations.base import Order
@@ -67,31 +68,68 @@ def sync_orders(session: Session, merchant_id: int, orders: Sequence[Order],
                 now: datetime | None = None) -> list[str | None]:
     """Sync every order. Returns, per order, None or why it failed (it then changed nothing).
 
-    Orders that touch disjoint members and orders are independent, so the burst path may take
-    a candidate ahead of an earlier delivery, but never ahead of one that shares its order, its
-    customer id or its email: per member and per order, delivery order is kept exactly."""
+    Orders that touch disjoint orders and members are independent, so a round takes, from the
+    deliveries not yet synced, each one that no earlier such delivery shares an order, a
+    customer id, an email or an existing member with: per order and per member, delivery order
+    is kept exactly. New paid orders among them take the burst path, the rest sync_order."""
     now = now or utcnow()
     program = load_program(session, merchant_id)
     results: list[str | None] = [None] * len(orders)
     keys = [_keys(order) for order in orders]
     remaining = list(range(len(orders)))
     while remaining:
-        # Who is first in line for everything it touches (no earlier remaining delivery
-        # shares its order, customer id or email)?
         heads: list[int] = []
         seen: set[str] = set()
         for index in remaining:
             if not keys[index] & seen:
                 heads.append(index)
             seen |= keys[index]
-        run = [c for c in (_candidate(i, orders[i], program) for i in heads) if c is not None]
+        # Two heads with disjoint keys can still reach one member (an account's id on one
+        # order, its email on another): only the first of them goes in this round.
+        touched = _members_touched(session, merchant_id, [orders[i] for i in heads])
+        admitted: list[int] = []
+        taken: set[int] = set()
+        for index, members in zip(heads, touched, strict=True):
+            if not members & taken:
+                admitted.append(index)
+                taken |= members
+        run = [c for c in (_candidate(i, orders[i], program) for i in admitted) if c is not None]
         done = _award_run(session, program, run, now) if run else set()
-        for index in heads:
+        for index in admitted:
             if index not in done:
                 results[index] = _sync_one(session, merchant_id, orders[index], program, now)
-        finished = set(heads)
+        finished = set(admitted)
         remaining = [index for index in remaining if index not in finished]
     return results
+
+
+def _members_touched(session: Session, merchant_id: int,
+                     orders: Sequence[Order]) -> list[set[int]]:
+    """The existing members each order may change: its order row's member, and the members
+    its customer id and email lead to."""
+    owners = dict(session.execute(
+        select(OrderRow.platform_order_id, OrderRow.member_id).where(
+            OrderRow.merchant_id == merchant_id,
+            OrderRow.platform_order_id.in_([order.order_id for order in orders]))
+    ).all())
+    customer_ids = [o.customer.customer_id for o in orders if o.customer.customer_id]
+    emails = [o.customer.email.strip().lower() for o in orders if o.customer.email]
+    found = session.execute(
+        select(Member.id, Member.customer_id, Member.email).where(
+            Member.merchant_id == merchant_id,
+            or_(Member.customer_id.in_(customer_ids), Member.email.in_(emails)))
+    ).all()
+    by_customer = {customer_id: id_ for id_, customer_id, _ in found if customer_id}
+    by_email = {email: id_ for id_, _, email in found if email}
+    touched = []
+    for order in orders:
+        members = {owners[order.order_id]} if owners.get(order.order_id) else set()
+        if order.customer.customer_id in by_customer:
+            members.add(by_customer[order.customer.customer_id])
+        if order.customer.email and order.customer.email.strip().lower() in by_email:
+            members.add(by_email[order.customer.email.strip().lower()])
+        touched.append(members)
+    return touched
 
 
 def _sync_one(session: Session, merchant_id: int, order: Order, program: Program,
@@ -130,9 +168,16 @@ def _award_run(session: Session, program: Program, run: list[_Candidate],
             continue
         members[candidate.index] = member
         simple.append(candidate)
-    if simple:
-        _insert_new_members(session, merchant_id, simple, members)
-        _insert_awards(session, program, simple, members, snapshots, now)
+    if not simple:
+        return set()
+    try:
+        with session.begin_nested():
+            _insert_new_members(session, merchant_id, simple, members, now)
+            _insert_awards(session, program, simple, members, snapshots, now)
+    except IntegrityError:
+        # Another worker inserted one of these orders or members first (PostgreSQL, or two
+        # processes): sync_order takes them one by one and meets the other's rows properly.
+        return set()
     return {candidate.index for candidate in simple}
 
 
@@ -166,11 +211,10 @@ def _member_for(candidate: _Candidate, by_customer: dict[str, Member],
 
 
 def _insert_new_members(session: Session, merchant_id: int, run: list[_Candidate],
-                        members: dict[int, Member | None]) -> None:
+                        members: dict[int, Member | None], now: datetime) -> None:
     fresh = [c for c in run if members[c.index] is None]
     if not fresh:
         return
-    now = utcnow()
     rows = [{"merchant_id": merchant_id, "customer_id": c.customer_id, "email": c.email,
              "first_name": (c.order.customer.first_name or "")[:120],
              "last_name": (c.order.customer.last_name or "")[:120], "balance": 0,
@@ -231,8 +275,9 @@ def _insert_awards(session: Session, program: Program, run: list[_Candidate],
         in zip(run, order_ids, awards, strict=True) if points
     ]
     post_credits(session, credits, now)
-    members_awarded = {credit.member.id: credit.member for credit in credits
-                       if program.tiers or credit.member.tier_id is not None}
+    # Every award counts for tiers, a zero-point one too (amount-spent and orders bases).
+    members_awarded = {member.id: member for member, _points, _pending in awards
+                       if program.tiers or member.tier_id is not None}
     if members_awarded:
         progress = progress_by_member(session, program, members_awarded, now)
         apply_tiers(session, program, [(member, progress[member.id])

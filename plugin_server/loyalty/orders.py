@@ -190,7 +190,8 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
         member = session.get(Member, row.member_id)
         assert member is not None
     awarded = reversed_points = 0
-    if row.award_snapshot is None:
+    was_awarded = row.award_snapshot is not None
+    if not was_awarded:
         latest = order if fresh else parse_order(json.loads(row.snapshot))
         awarded = _award(session, program, row, _with_facts(latest, row), member, now)
     if row.award_snapshot is not None:
@@ -198,7 +199,8 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
         if row.cancelled:
             reversed_points += _reverse_cancel(session, row, member, now)
     session.flush()
-    if awarded or reversed_points:
+    # A zero-point award still counts on the amount-spent and orders bases.
+    if reversed_points or (row.award_snapshot is not None and not was_awarded):
         reevaluate_member_tier(session, program, member, now, reason="order")
     return OrderOutcome(row.id, member.id, awarded, reversed_points, row.status_note)
 
