@@ -283,7 +283,7 @@ def test_reversal_uses_the_award_snapshot_not_todays_policy() -> None:
     today = EarningPolicy(points_per_unit=D("0.1"), rounding=Rounding.DOWN)
     assert compute_award(placed, today).points == 5
     assert points_to_reverse(stored, partial) == 240
-    assert points_to_reverse(stored, [*partial, refund("r2", ("1", 1, "10.50"))]) == 303
+    assert points_to_reverse(stored, [*partial, refund("r2", ("2", 1, "10.50"))]) == 303
 
 
 def test_included_shipping_is_reversed_with_its_refund() -> None:

@@ -25,7 +25,14 @@ from plugin_server.models import Order as OrderRow
 from .ledger import post_entry
 from .members import member_for_customer
 from .program import Program, load_program
-from .rules import AwardSnapshot, award_is_due, compute_award, pending_until, points_to_reverse
+from .rules import (
+    AwardSnapshot,
+    award_is_due,
+    compute_award,
+    pending_until,
+    points_to_reverse,
+    refunded_share,
+)
 from .tiers import reevaluate_member_tier
 
 
@@ -61,10 +68,6 @@ def lock_order(session: Session, merchant_id: int, order: Order) -> OrderRow:
     return row
 
 
-def _refund_amount(refund: Refund) -> Decimal:
-    return refund.lines_subtotal if refund.lines else refund.amount
-
-
 def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> None:
     if fresh:
         row.name = order.name[:64]
@@ -86,7 +89,7 @@ def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> 
         _insert_ignore(session, OrderRefund, {
             "merchant_id": row.merchant_id, "order_id": row.id,
             "platform_refund_id": refund.refund_id, "refunded_at": refund.created_at,
-            "amount": _refund_amount(refund), "shipping": refund.shipping,
+            "amount": refund.amount, "shipping": refund.shipping,
             "lines_json": json.dumps([[line.line_id, line.quantity, str(line.subtotal)]
                                       for line in refund.lines]),
             "applied": False, "points_reversed": 0, "created_at": utcnow(),
@@ -137,7 +140,7 @@ def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datet
         select(OrderRefund).where(OrderRefund.order_id == row.id)
         .order_by(OrderRefund.refunded_at, OrderRefund.id)
     ).scalars())
-    row.refunded_amount = min(sum((r.amount for r in refunds), Decimal(0)), row.base_amount)
+    row.refunded_amount = refunded_share(snapshot, [_as_refund(r) for r in refunds]).base
     # Each new refund reverses what all refunds so far take back, less what was reversed
     # already: the total is the same whatever order the refunds arrive in (L5, L6).
     done = [refund for refund in refunds if refund.applied]

@@ -115,6 +115,8 @@ class AwardSnapshot:
     weighted_amount: Decimal
     line_weights: dict[str, Decimal] = field(default_factory=dict)
     extras_included: Decimal = Decimal(0)
+    # What each earning line contributed to the base: a refund never takes back more.
+    line_amounts: dict[str, Decimal] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -126,6 +128,7 @@ class AwardSnapshot:
             "weighted_amount": str(self.weighted_amount),
             "line_weights": {key: str(value) for key, value in self.line_weights.items()},
             "extras_included": str(self.extras_included),
+            "line_amounts": {key: str(value) for key, value in self.line_amounts.items()},
         }, sort_keys=True)
 
     @classmethod
@@ -140,6 +143,8 @@ class AwardSnapshot:
             weighted_amount=Decimal(data["weighted_amount"]),
             line_weights={key: Decimal(value) for key, value in data["line_weights"].items()},
             extras_included=Decimal(data.get("extras_included", "0")),
+            line_amounts={key: Decimal(value)
+                          for key, value in data.get("line_amounts", {}).items()},
         )
 
 
@@ -194,15 +199,47 @@ def compute_award(order: Order, policy: EarningPolicy,
         weighted_amount=weighted,
         line_weights={line_id: factor for line_id, _, factor in lines},
         extras_included=extras,
+        line_amounts={line_id: amount for line_id, amount, _ in lines},
     )
 
 
-def _line_refund_weight(snapshot: AwardSnapshot, refund: Refund) -> Decimal:
-    weight = sum((line.subtotal * snapshot.line_weights.get(line.line_id, Decimal(0))
-                  for line in refund.lines), Decimal(0))
-    if snapshot.extras_included:
-        weight += min(refund.shipping, snapshot.extras_included)
-    return weight
+@dataclass(frozen=True, slots=True)
+class RefundedShare:
+    """How much of an award's base the refunds so far took back, and at what weight."""
+
+    base: Decimal
+    weight: Decimal
+
+
+def refunded_share(snapshot: AwardSnapshot, refunds: Iterable[Refund]) -> RefundedShare:
+    """Cumulative over all refunds: each line is capped at what it contributed, the extras
+    (shipping, taxes, tips the merchant counts) at what they contributed. A line refund's
+    ``amount``, when larger than its lines, says how much of the extras it returned; without
+    one, its ``shipping`` does. Amount-only refunds count at the order's average weight."""
+    per_line: dict[str, Decimal] = {}
+    extras = Decimal(0)
+    amounts = Decimal(0)
+    for refund in refunds:
+        if not refund.lines:
+            amounts += refund.amount
+            continue
+        for line in refund.lines:
+            if line.line_id in snapshot.line_weights:
+                per_line[line.line_id] = per_line.get(line.line_id, Decimal(0)) + line.subtotal
+        lines_money = refund.lines_subtotal
+        extras += refund.amount - lines_money if refund.amount > lines_money else refund.shipping
+    base = weight = Decimal(0)
+    for line_id, refunded in per_line.items():
+        capped = min(refunded, snapshot.line_amounts.get(line_id, refunded))
+        base += capped
+        weight += capped * snapshot.line_weights[line_id]
+    extras = min(extras, snapshot.extras_included)
+    base += extras + amounts
+    weight += extras
+    if amounts and snapshot.base_amount > 0:
+        # Summed first, so that thirds of a total add up to the whole.
+        weight += amounts * snapshot.weighted_amount / snapshot.base_amount
+    return RefundedShare(base=min(base, snapshot.base_amount), weight=weight)
 
 
 def points_to_reverse(snapshot: AwardSnapshot, refunds: Iterable[Refund]) -> int:
@@ -210,23 +247,10 @@ def points_to_reverse(snapshot: AwardSnapshot, refunds: Iterable[Refund]) -> int
 
     What the shopper keeps is recomputed on what they kept, with the award's own rules, so
     refunding everything, in any number of parts, takes back exactly what was awarded."""
-    refunds = list(refunds)
-    line_refunds = [refund for refund in refunds if refund.lines]
-    amounts = sum((refund.amount for refund in refunds if not refund.lines), Decimal(0))
-    # Only lines that earned count: refunding an excluded gift card takes back nothing.
-    refunded_base = amounts + sum(
-        (sum((line.subtotal for line in refund.lines if line.line_id in snapshot.line_weights),
-             Decimal(0))
-         + (min(refund.shipping, snapshot.extras_included) if snapshot.extras_included else 0)
-         for refund in line_refunds), Decimal(0))
-    if refunded_base >= snapshot.base_amount:
+    share = refunded_share(snapshot, refunds)
+    if share.base >= snapshot.base_amount:
         return snapshot.points
-    taken = sum((_line_refund_weight(snapshot, refund) for refund in line_refunds), Decimal(0))
-    if amounts and snapshot.base_amount > 0:
-        # Amount-only refunds take back their share of the base at the order's average weight;
-        # summed first so that thirds of a total add up to the whole.
-        taken += amounts * snapshot.weighted_amount / snapshot.base_amount
-    kept_weight = max(snapshot.weighted_amount - taken, Decimal(0))
+    kept_weight = max(snapshot.weighted_amount - share.weight, Decimal(0))
     kept = round_points(kept_weight * snapshot.points_per_unit * snapshot.tier_multiplier,
                         snapshot.rounding)
     return snapshot.points - min(max(kept, 0), snapshot.points)
