@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -16,6 +16,8 @@ from .errors import PayloadError
 MAX_QUANTITY = 100_000
 MAX_AMOUNT = Decimal("1000000000")
 MAX_LINES = 1_000
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _field(data: Mapping[str, Any], name: str, where: str) -> Any:
@@ -77,6 +79,13 @@ def timestamp(value: Any, where: str) -> datetime:
         raise PayloadError(f"{where} must be an ISO 8601 timestamp, got {value!r}") from error
     if moment.tzinfo is None:
         raise PayloadError(f"{where} must include a UTC offset, got {value!r}")
+    try:
+        in_utc = moment.astimezone(UTC)  # the offset is kept; this only proves it converts
+    except OverflowError as error:
+        raise PayloadError(f"{where} is out of range, got {value!r}") from error
+    if not EARLIEST <= in_utc <= LATEST:
+        raise PayloadError(f"{where} must be between {EARLIEST.year} and {LATEST.year}, "
+                           f"got {value!r}")
     return moment
 
 
@@ -179,7 +188,7 @@ def parse_order(data: Any) -> Order:
     raw_refunds = data.get("refunds", [])
     if not isinstance(raw_refunds, list):
         raise PayloadError("order.refunds must be a list")
-    return Order(
+    order = Order(
         order_id=order_id,
         name=optional_text(data.get("name"), "order.name", 64) or "",
         created_at=timestamp(_field(data, "created_at", "order"), "order.created_at"),
@@ -200,6 +209,10 @@ def parse_order(data: Any) -> Order:
         refunds=tuple(_parse_refund(refund, order_id, f"order.refunds[{i}]")
                       for i, refund in enumerate(raw_refunds)),
     )
+    if order.lines_subtotal > MAX_AMOUNT:
+        raise PayloadError(f"order.line_items add up to {order.lines_subtotal}, beyond the limit "
+                           f"of {MAX_AMOUNT}")
+    return order
 
 
 def order_to_dict(order: Order) -> dict[str, Any]:

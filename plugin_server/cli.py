@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict
 from typing import Any, NoReturn
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from .config import ConfigError
 from .db import unit_of_work
@@ -24,6 +25,7 @@ from .loyalty.inbox import list_events
 from .loyalty.merchants import list_merchants, merchant_summary, resolve_merchant
 from .loyalty.overview import member_details
 from .migrate import upgrade
+from .models import Member, Order
 from .runtime import Runtime
 
 
@@ -63,13 +65,10 @@ def check_ledger(as_json: bool) -> None:
     runtime = _runtime()
     with unit_of_work(runtime.database) as session:
         differences = ledger_differences(session)
-        from .models import Member
-
         checked = session.execute(select(func.count(Member.id))).scalar_one()
     if as_json:
         _emit({"consistent": not differences, "members_checked": checked,
-               "differences": [d.__dict__ if hasattr(d, "__dict__") else _as_dict(d)
-                               for d in differences]})
+               "differences": [asdict(d) for d in differences]})
     elif not differences:
         click.echo(f"ledger consistent: {checked} member balances equal their entries")
     else:
@@ -79,10 +78,6 @@ def check_ledger(as_json: bool) -> None:
                        f"{d.cached_pending} != entries {d.ledger_pending}")
     if differences:
         sys.exit(1)
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return {name: getattr(value, name) for name in value.__slots__}
 
 
 @click.command("events", help="Inbox deliveries, newest first.")
@@ -203,7 +198,6 @@ def _serve(runtime: Runtime, host: str, port: int) -> None:
 
 
 def _count_orders(session: Any, merchant_id: int) -> int:
-    from .models import Order
 
     return int(session.execute(select(func.count(Order.id))
                                .where(Order.merchant_id == merchant_id)).scalar_one())
@@ -245,7 +239,7 @@ def main() -> None:
         cli(prog_name="loyalty")
     except ConfigError as error:
         _die(f"cannot start: {error}")
-    except OperationalError as error:
+    except DBAPIError as error:  # OperationalError on SQLite, ProgrammingError on PostgreSQL
         reason = str(error.orig).splitlines()[0] if error.orig else str(error)
         hint = ""
         if "no such table" in reason or "does not exist" in reason:

@@ -77,6 +77,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if settings.LOYALTY_ENV not in ENVIRONMENTS:
         raise ConfigError(f"LOYALTY_ENV must be one of {', '.join(ENVIRONMENTS)}, "
                           f"got {settings.LOYALTY_ENV!r}")
+    _check_ranges(settings)
     if settings.is_production:
         _check_production(settings)
         return settings
@@ -94,6 +95,16 @@ def load_settings(environ: Mapping[str, str] | None = None,
     return replace(settings, **defaults)
 
 
+def _check_ranges(settings: Settings) -> None:
+    if settings.JOBS_MODE not in ("thread", "eager"):
+        raise ConfigError(f"JOBS_MODE must be thread or eager, got {settings.JOBS_MODE!r}")
+    if settings.SWEEP_INTERVAL_SECONDS < 5:
+        raise ConfigError("SWEEP_INTERVAL_SECONDS must be at least 5")
+    if settings.REDEMPTION_HOLD_TIMEOUT_SECONDS < 30:
+        raise ConfigError("REDEMPTION_HOLD_TIMEOUT_SECONDS must be at least 30: a platform call "
+                          "can take that long")
+
+
 def _check_production(settings: Settings) -> None:
     required = ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "APP_URL",
                 "SHOPIFY_API_KEY", "SHOPIFY_API_SECRET")
@@ -105,5 +116,3 @@ def _check_production(settings: Settings) -> None:
                           "unset it in production")
     if settings.SECRET_KEY == DEV_SECRET or settings.ENCRYPTION_KEY == DEV_SECRET:
         raise ConfigError("production cannot use the development SECRET_KEY/ENCRYPTION_KEY")
-    if settings.JOBS_MODE not in ("thread", "eager"):
-        raise ConfigError("JOBS_MODE must be thread or eager")

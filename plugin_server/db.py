@@ -58,6 +58,19 @@ class Database:
     def session(self) -> Session:
         return self.session_factory()
 
+    def ping(self) -> None:
+        """Raise unless the database answers. A bare DB-API connection, outside any
+        transaction: on SQLite it never queues behind a writer (ORM transactions there
+        begin IMMEDIATE)."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            cursor.close()
+        finally:
+            connection.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
 

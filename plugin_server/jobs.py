@@ -11,6 +11,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from .db import after_commit, unit_of_work
 from .loyalty.inbox import note_crash, process_events, unprocessed
 from .loyalty.orders import release_due_points
 from .loyalty.redeem import void_stale_holds
-from .models import Merchant
+from .models import Merchant, utcnow
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -67,10 +68,13 @@ class SweepReport:
                 "voided_holds": self.voided_holds}
 
 
-def sweep(runtime: Runtime, older_than_seconds: int = 30) -> SweepReport:
-    """Re-dispatch deliveries left unprocessed, release due pending points, void stale holds."""
+def sweep(runtime: Runtime, older_than_seconds: int = 30,
+          now: datetime | None = None) -> SweepReport:
+    """Re-dispatch deliveries left unprocessed, release due pending points, void stale holds.
+    ``now`` is for tests and replays; the sweep normally runs on the clock."""
+    now = now or utcnow()
     with unit_of_work(runtime.database) as session:
-        leftovers = unprocessed(session, older_than_seconds=older_than_seconds)
+        leftovers = unprocessed(session, older_than_seconds=older_than_seconds, now=now)
     for event_id in leftovers:
         runtime.jobs.enqueue("process_inbox_event", event_id)
     with unit_of_work(runtime.database) as session:
@@ -79,9 +83,10 @@ def sweep(runtime: Runtime, older_than_seconds: int = 30) -> SweepReport:
     released = 0
     for merchant_id in merchant_ids:
         with unit_of_work(runtime.database) as session:
-            released += release_due_points(session, merchant_id)
+            released += release_due_points(session, merchant_id, now=now)
     with unit_of_work(runtime.database) as session:
-        voided = void_stale_holds(session, runtime.settings.REDEMPTION_HOLD_TIMEOUT_SECONDS)
+        voided = void_stale_holds(session, runtime.settings.REDEMPTION_HOLD_TIMEOUT_SECONDS,
+                                  now=now)
     return SweepReport(len(leftovers), released, voided)
 
 

@@ -29,10 +29,3 @@ def upgrade(database: Database, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         connection.commit()
-
-
-def current_revision(database: Database) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    with database.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()

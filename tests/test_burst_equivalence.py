@@ -73,6 +73,15 @@ def _add_tiers(database: Database, merchant_id: int) -> None:
         ])
 
 
+def _portable_source(entry: LedgerEntry, tiers: dict[int, str]) -> str:
+    """tier_reward ids are "<member id>:<tier id>", guest claims carry the guest's id."""
+    if entry.source_kind == "tier_reward":
+        return tiers[int(entry.source_id.split(":")[1])]
+    if entry.source_kind.startswith("guest_claim"):
+        return "guest"
+    return entry.source_id
+
+
 def _state(database: Database, merchant_id: int) -> dict[str, Any]:
     with unit_of_work(database) as session:
         tiers = dict(session.execute(select(Tier.id, Tier.name)
@@ -87,8 +96,8 @@ def _state(database: Database, merchant_id: int) -> dict[str, Any]:
             select(Member).where(Member.merchant_id == merchant_id)).scalars()}
         entries = sorted((
             (ids[e.member_id], e.kind, e.points, e.pending_points, e.source_kind,
-             # tier_reward ids are "<member id>:<tier id>": compare the tier's name instead
-             tiers[int(e.source_id.split(":")[1])] if e.kind == "tier_reward" else e.source_id)
+             # ids of rows that differ between the two merchants: compare what they stand for
+             _portable_source(e, tiers))
             for e in session.execute(select(LedgerEntry)
                                      .where(LedgerEntry.merchant_id == merchant_id)).scalars()
         ), key=repr)

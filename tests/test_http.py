@@ -54,7 +54,7 @@ def test_healthz_503_when_connect_raises(app: Flask, runtime: Runtime,
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise OperationalError("SELECT 1", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(runtime.database.engine, "connect", refuse)
+    monkeypatch.setattr(runtime.database.engine, "raw_connection", refuse)
     answer = app.test_client().get("/healthz")
     assert answer.status_code == 503
     monkeypatch.undo()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,14 @@ BatchTopicHandler = Callable[[Session, int, list[bytes]], list[str | None]]
 MAX_ATTEMPTS = 5
 
 
+def _storable_id(event_id: str) -> str:
+    """Event ids longer than the column are stored as their SHA-256, never cut: two long ids
+    sharing a prefix must stay two deliveries."""
+    if len(event_id) <= 190:
+        return event_id
+    return "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
+
+
 def store_delivery(session: Session, merchant_id: int, platform: str, topic: str,
                    event_id: str, payload: bytes,
                    headers: Mapping[str, str] | None = None) -> int | None:
@@ -36,7 +45,7 @@ def store_delivery(session: Session, merchant_id: int, platform: str, topic: str
     result = session.execute(
         insert(InboxEvent).values(
             merchant_id=merchant_id, platform=platform, topic=topic[:80],
-            event_id=event_id[:190], payload=payload,
+            event_id=_storable_id(event_id), payload=payload,
             headers_json=json.dumps(dict(headers or {})), state="received", reason="",
             attempts=0, received_at=utcnow(),
         ).on_conflict_do_nothing().returning(InboxEvent.id)
@@ -44,18 +53,6 @@ def store_delivery(session: Session, merchant_id: int, platform: str, topic: str
     row = result.first()
     return None if row is None else int(row[0])
 
-
-def record_failure(session: Session, merchant_id: int, platform: str, topic: str,
-                   event_id: str, payload: bytes, reason: str) -> int | None:
-    """Store a delivery we already know we cannot use (say, a body that is not JSON)."""
-    event_row = store_delivery(session, merchant_id, platform, topic, event_id, payload)
-    if event_row is not None:
-        event = session.get(InboxEvent, event_row)
-        assert event is not None
-        event.state = "failed"
-        event.reason = reason[:1000]
-        event.processed_at = utcnow()
-    return event_row
 
 
 def _mark(event: InboxEvent, state: str, reason: str, now: datetime) -> str:
@@ -99,12 +96,6 @@ def _run_group(session: Session, group: list[InboxEvent], handler: BatchTopicHan
     for event, reason in zip(group, reasons, strict=True):
         _mark(event, "failed" if reason else "processed", reason or "", now)
 
-
-def process_event(session: Session, event_id: int,
-                  handlers: Mapping[tuple[str, str], TopicHandler],
-                  now: datetime | None = None) -> str:
-    """Run a stored delivery through its topic handler. Returns the event's state after."""
-    return process_events(session, [event_id], handlers, {}, now).get(event_id, "missing")
 
 
 def process_events(session: Session, event_ids: Sequence[int],

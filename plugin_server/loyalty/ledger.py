@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from plugin_server.models import LedgerEntry, Member, utcnow
@@ -27,16 +27,6 @@ def _check_amount(points: int, pending_points: int) -> None:
     if points == 0 and pending_points == 0:
         raise InvalidArgument("a ledger entry must change the balance or the pending points")
 
-
-def entry_exists(session: Session, merchant_id: int, source_kind: str, source_id: str) -> bool:
-    found = session.execute(
-        select(LedgerEntry.id).where(
-            LedgerEntry.merchant_id == merchant_id,
-            LedgerEntry.source_kind == source_kind,
-            LedgerEntry.source_id == source_id,
-        )
-    ).first()
-    return found is not None
 
 
 def post_entry(
@@ -115,6 +105,7 @@ def post_credits(session: Session, credits: Sequence[Credit], now: datetime,
     if not credits:
         return
     deltas: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    merchant_of = {credit.member.id: credit.member.merchant_id for credit in credits}
     rows = []
     for credit in credits:
         _check_amount(credit.points, credit.pending_points)
@@ -134,21 +125,12 @@ def post_credits(session: Session, credits: Sequence[Credit], now: datetime,
     session.execute(insert(LedgerEntry.__table__), rows)
     members = Member.__table__
     session.execute(
-        update(members).where(members.c.id == bindparam("member"))
+        update(members).where(members.c.id == bindparam("member"),
+                              members.c.merchant_id == bindparam("merchant"))
         .values(balance=members.c.balance + bindparam("available"),
                 pending=members.c.pending + bindparam("held")),
-        [{"member": member_id, "available": available, "held": held}
-         for member_id, (available, held) in deltas.items()],
+        [{"member": member_id, "merchant": merchant_of[member_id], "available": available,
+          "held": held} for member_id, (available, held) in deltas.items()],
     )
     for credit in credits:
         session.expire(credit.member, ["balance", "pending"])
-
-
-def ledger_sums(session: Session, member_id: int) -> tuple[int, int]:
-    """(available, pending) recomputed from the entries."""
-    row = session.execute(
-        select(func.coalesce(func.sum(LedgerEntry.points), 0),
-               func.coalesce(func.sum(LedgerEntry.pending_points), 0))
-        .where(LedgerEntry.member_id == member_id)
-    ).one()
-    return int(row[0]), int(row[1])

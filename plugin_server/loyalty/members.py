@@ -53,13 +53,19 @@ def _by(session: Session, merchant_id: int, **criteria: str) -> Member | None:
 def member_for_customer(session: Session, merchant_id: int, customer: Customer, *,
                         update_profile: bool = False) -> Member | None:
     """The member an order or account belongs to, created if new; None when the shopper has
-    neither an account nor an email (nobody to award).
+    neither an account nor an email (nobody to award). With a customer id, an email that is not
+    one is ignored rather than blocking the account's points.
 
     ``update_profile`` is for the platform's customer records (customers/create, /update):
     they are the truth about the account's email and names. An order's email only fills in an
     email the member does not have yet (an order's contact email can differ from the
     account's)."""
-    email = normalise_email(customer.email)
+    try:
+        email = normalise_email(customer.email)
+    except InvalidArgument:
+        if not customer.customer_id:
+            raise
+        email = None
     names = {"first_name": (customer.first_name or "")[:120],
              "last_name": (customer.last_name or "")[:120]}
     if customer.customer_id:
@@ -115,7 +121,8 @@ def _update_profile(session: Session, member: Member, email: str | None,
 
 def merge_guest_into(session: Session, guest: Member, member: Member) -> None:
     """Move a guest's points and orders to the account that now owns the email."""
-    session.refresh(guest, ["balance", "pending"])
+    # Locked, so an award to the guest committing meanwhile cannot be left behind.
+    session.refresh(guest, ["balance", "pending"], with_for_update=True)
     balance, pending = guest.balance, guest.pending
     if balance or pending:
         reason = f"points earned as a guest, claimed by account {member.customer_id}"

@@ -155,7 +155,9 @@ def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datet
         refund.points_reversed = delta
         if delta:
             _post(session, member, row, -delta, kind="reversal", source_kind="refund",
-                  source_id=f"{row.platform_order_id}:{refund.platform_refund_id}",
+                  # length-prefixed: ids may contain ":" themselves
+                  source_id=f"{len(row.platform_order_id)}:{row.platform_order_id}:"
+                            f"{refund.platform_refund_id}",
                   reason=f"refund on order {row.name or row.platform_order_id}", now=now)
             row.reversed_points += delta
             total += delta

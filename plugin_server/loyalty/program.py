@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin_server.models import EarningRule, Merchant, ProgramSettings, Reward, Tier
+from plugin_server.models import EarningRule, Merchant, ProgramSettings, Tier
 
 from .errors import NotFound
 from .rules import (
@@ -102,10 +102,3 @@ def load_program(session: Session, merchant_id: int) -> Program:
         tier_window=TierWindow(settings.tier_window),
         timezone=merchant.timezone,
     )
-
-
-def active_rewards(session: Session, merchant_id: int) -> list[Reward]:
-    return list(session.execute(
-        select(Reward).where(Reward.merchant_id == merchant_id, Reward.enabled.is_(True))
-        .order_by(Reward.points_cost, Reward.id)
-    ).scalars())

@@ -74,6 +74,9 @@ def hold_redemption(session: Session, merchant_id: int, member_id: int, reward_i
         merchant_id=merchant_id, member_id=member.id, reward_id=reward.id,
         reward_name=reward.name, reward_kind=reward.kind, reward_value=reward.value,
         points_cost=reward.points_cost, state="held", created_at=now,
+        # Recorded before the platform is asked for it, so a code created by a call that then
+        # crashed or timed out can still be found.
+        code=generate_code(),
         expires_at=now + timedelta(days=reward.expires_days) if reward.expires_days else None,
     )
     session.add(redemption)
@@ -90,7 +93,8 @@ def discount_request(session: Session, redemption: Redemption, currency: str) ->
     reward = get_reward(session, redemption.merchant_id, redemption.reward_id)
     return DiscountRequest(
         merchant_id=redemption.merchant_id, redemption_id=redemption.id,
-        code=generate_code(), kind=redemption.reward_kind, value=redemption.reward_value,
+        code=redemption.code or generate_code(), kind=redemption.reward_kind,
+        value=redemption.reward_value,
         currency=currency, customer_id=member.customer_id, email=member.email,
         starts_at=redemption.created_at, ends_at=redemption.expires_at,
         minimum_subtotal=reward.minimum_subtotal, title=redemption.reward_name,

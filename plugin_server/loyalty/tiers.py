@@ -117,7 +117,8 @@ def apply_tiers(session: Session, program: Program, standings: list[tuple[Member
     if progress_rows:
         members = Member.__table__
         session.execute(
-            update(members).where(members.c.id == bindparam("member"))
+            update(members).where(members.c.id == bindparam("member"),
+                                  members.c.merchant_id == program.merchant_id)
             .values(tier_id=bindparam("tier"),
                     tier_progress=bindparam("progress", type_=FixedDecimal())),
             progress_rows,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from .session import runtime
 
@@ -17,9 +15,8 @@ log = logging.getLogger(__name__)
 @health.get("/healthz")
 def healthz() -> tuple[Response, int]:
     try:
-        with runtime().database.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
+        runtime().database.ping()
+    except Exception as error:  # any driver error means the database is not usable
         log.error("health check failed: %s", error)
         return jsonify({"status": "unavailable", "reason": "database unreachable"}), 503
     return jsonify({"status": "ok"}), 200

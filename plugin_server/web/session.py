@@ -21,10 +21,14 @@ def db_session() -> Session:
 def register_session(app: Flask) -> None:
     @app.after_request
     def _commit(response: Response) -> Response:
+        """Commit what a successful request changed; an error answer changes nothing."""
         session = g.pop("db_session", None)
         if session is not None:
             try:
-                session.commit()
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
             finally:
                 session.close()
         return response
