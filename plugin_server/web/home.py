@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from sqlalchemy import select
 
+from plugin_server.demo import find_demo_merchant
 from plugin_server.loyalty.overview import program_overview
-from plugin_server.models import Merchant
 
 from .session import db_session, runtime
 
@@ -15,9 +14,9 @@ home = Blueprint("home", __name__)
 
 @home.get("/")
 def index() -> str:
+    settings = runtime().settings
     session = db_session()
-    merchants = list(session.execute(select(Merchant).order_by(Merchant.id)).scalars())
-    demo = next((m for m in merchants if m.platform == "demo"), None)
+    # Shoppers' names are shown: only for the demo store, never on a production server.
+    demo = None if settings.is_production else find_demo_merchant(session)
     overview = program_overview(session, demo.id) if demo else None
-    return render_template("home.html", merchants=merchants, demo=demo, overview=overview,
-                           settings=runtime().settings)
+    return render_template("home.html", demo=demo, overview=overview, settings=settings)
