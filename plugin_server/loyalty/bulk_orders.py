@@ -86,7 +86,8 @@ def sync_orders(session: Session, merchant_id: int, orders: Sequence[Order],
             seen |= keys[index]
         # Two heads with disjoint keys can still reach one member (an account's id on one
         # order, its email on another): only the first of them goes in this round.
-        touched = _members_touched(session, merchant_id, [orders[i] for i in heads])
+        touched = (_members_touched(session, merchant_id, [orders[i] for i in heads])
+                   if len(heads) > 1 else [set()])
         admitted: list[int] = []
         taken: set[int] = set()
         for index, members in zip(heads, touched, strict=True):
