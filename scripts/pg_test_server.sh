@@ -146,14 +146,7 @@ pg_test_server_stop() {
         if [[ "$pid" =~ ^[0-9]+$ ]]; then
             # pg_ctl returns once postmaster.pid is gone; give the process a
             # moment to exit (a zombie awaiting its reaper counts as gone).
-            local _
-            for _ in $(seq 50); do
-                test_server_pid_running "$pid" || break
-                sleep 0.1
-            done
-            if test_server_pid_running "$pid"; then
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
+            test_server_reap "$pid" 5
         fi
         echo "pg_test_server: stopped PostgreSQL (pid ${pid:-?})"
     fi
@@ -164,22 +157,5 @@ pg_test_server_stop() {
 
 # Executed directly rather than sourced.
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    set -euo pipefail
-    _pg_on_exit() {
-        local rc=$?
-        set +e
-        pg_test_server_stop
-        exit "$rc"
-    }
-    trap _pg_on_exit EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    pg_test_server_start
-    if [[ $# -gt 0 ]]; then
-        set +e
-        "$@"
-        exit $?
-    fi
-    echo "pg_test_server: press Ctrl-C to stop"
-    while true; do sleep 3600 & wait $!; done
+    test_server_main pg_test_server_start pg_test_server_stop pg_test_server "$@"
 fi

@@ -113,16 +113,10 @@ redis_test_server_start() {
 redis_test_server_stop() {
     [[ -n "$REDIS_TEST_TMPDIR" ]] || return 0
     if [[ -n "$REDIS_TEST_PID" ]]; then
-        local pid="$REDIS_TEST_PID" _
+        local pid="$REDIS_TEST_PID"
         if test_server_pid_running "$pid"; then
             kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 100); do
-                test_server_pid_running "$pid" || break
-                sleep 0.05
-            done
-            if test_server_pid_running "$pid"; then
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
+            test_server_reap "$pid" 5
         fi
         wait "$pid" 2>/dev/null || true
         echo "redis_test_server: stopped Redis (pid $pid)"
@@ -134,22 +128,5 @@ redis_test_server_stop() {
 
 # Executed directly rather than sourced.
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    set -euo pipefail
-    _redis_on_exit() {
-        local rc=$?
-        set +e
-        redis_test_server_stop
-        exit "$rc"
-    }
-    trap _redis_on_exit EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    redis_test_server_start
-    if [[ $# -gt 0 ]]; then
-        set +e
-        "$@"
-        exit $?
-    fi
-    echo "redis_test_server: press Ctrl-C to stop"
-    while true; do sleep 3600 & wait $!; done
+    test_server_main redis_test_server_start redis_test_server_stop redis_test_server "$@"
 fi

@@ -25,3 +25,34 @@ test_server_pid_running() {
     state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
     [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
+
+# Wait up to $2 seconds for process $1 to exit, then kill it outright.
+test_server_reap() {
+    local pid="$1" deadline=$((SECONDS + $2))
+    while test_server_pid_running "$pid" && [[ $SECONDS -lt $deadline ]]; do
+        sleep 0.05
+    done
+    if test_server_pid_running "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+}
+
+# The stand-alone use of a server script: start it, then run "$@" with it up (or wait for
+# Ctrl-C), and always stop it. $1 and $2 are the start and stop functions, $3 the name.
+test_server_main() {
+    local start="$1" stop="$2" name="$3"
+    shift 3
+    set -euo pipefail
+    # shellcheck disable=SC2064  # the stop function's name is fixed now, on purpose
+    trap "rc=\$?; set +e; $stop; exit \$rc" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    "$start"
+    if [[ $# -gt 0 ]]; then
+        set +e
+        "$@"
+        exit $?
+    fi
+    echo "$name: press Ctrl-C to stop"
+    while true; do sleep 3600 & wait $!; done
+}
