@@ -12,14 +12,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from integrations.base import Order, Refund, RefundLine
 from integrations.canonical import order_to_dict, parse_order
-from plugin_server.models import Member, OrderRefund, utcnow
+from plugin_server.models import LedgerEntry, Member, OrderRefund, utcnow
 from plugin_server.models import Order as OrderRow
 
 from .ledger import post_entry
@@ -185,15 +185,11 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
     fresh = row.snapshot == "{}" or order.updated_at >= row.platform_updated_at
     _merge_order(session, row, order, fresh)
     session.flush()
-    if row.member_id is None:
-        member = member_for_customer(session, merchant_id, order.customer)
-        if member is None:
-            row.status_note = "no customer or email to award"
-            return OrderOutcome(row.id, None, note=row.status_note)
-        row.member_id = member.id
-    else:
-        member = session.get(Member, row.member_id)
-        assert member is not None
+    previous = session.get(Member, row.member_id) if row.member_id else None
+    member = _owner(session, merchant_id, row, order, fresh, previous, now)
+    if member is None:
+        row.status_note = "no customer or email to award"
+        return OrderOutcome(row.id, None, note=row.status_note)
     awarded = reversed_points = 0
     was_awarded = row.award_snapshot is not None
     if not was_awarded:
@@ -207,7 +203,49 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
     # A zero-point award still counts on the amount-spent and orders bases.
     if reversed_points or (row.award_snapshot is not None and not was_awarded):
         reevaluate_member_tier(session, program, member, now, reason="order")
+    if previous is not None and previous.id != member.id and was_awarded:
+        reevaluate_member_tier(session, program, member, now, reason="order")
+        reevaluate_member_tier(session, program, previous, now, reason="order")
     return OrderOutcome(row.id, member.id, awarded, reversed_points, row.status_note)
+
+
+def _owner(session: Session, merchant_id: int, row: OrderRow, order: Order, fresh: bool,
+           previous: Member | None, now: datetime) -> Member | None:
+    """The member the order belongs to: the one its newest delivery names. If a newer
+    delivery names another customer after the points were awarded, they move with it, so the
+    result does not depend on which delivery came first (L6)."""
+    if not fresh and previous is not None:
+        return previous
+    named = member_for_customer(session, merchant_id, order.customer)
+    if named is None:
+        return previous
+    # Claiming a guest may already have moved this order (and its points) to ``named``; the
+    # ORM update that did it also updated ``row`` in the session.
+    if row.member_id is not None and row.member_id != named.id and row.award_snapshot:
+        source = session.get(Member, row.member_id)
+        assert source is not None
+        _move_order_points(session, row, source, named, now)
+    row.member_id = named.id
+    return named
+
+
+def _move_order_points(session: Session, row: OrderRow, source: Member, target: Member,
+                       now: datetime) -> None:
+    net = row.awarded_points - row.reversed_points
+    if net <= 0:
+        return
+    moves = session.execute(
+        select(func.count(LedgerEntry.id)).where(LedgerEntry.merchant_id == row.merchant_id,
+                                                 LedgerEntry.order_id == row.id,
+                                                 LedgerEntry.source_kind == "moved_out")
+    ).scalar_one()
+    source_id = f"{len(row.platform_order_id)}:{row.platform_order_id}:{moves}"
+    pending = row.points_are_pending
+    reason = f"order {row.name or row.platform_order_id} belongs to another customer"
+    for member, sign, kind in ((source, -1, "moved_out"), (target, 1, "moved_in")):
+        post_entry(session, member, kind="adjustment", source_kind=kind, source_id=source_id,
+                   points=0 if pending else sign * net, pending_points=sign * net if pending else 0,
+                   order_id=row.id, reason=reason, now=now)
 
 
 def _with_facts(order: Order, row: OrderRow) -> Order:
