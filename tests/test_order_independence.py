@@ -23,12 +23,12 @@ from integrations.base import LineItem, Order, Refund, RefundLine
 from plugin_server.db import Database, unit_of_work
 from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.loyalty.orders import sync_order
-from plugin_server.models import EarningRule, LedgerEntry, Member
+from plugin_server.models import LedgerEntry, Member
 from plugin_server.models import Order as OrderRow
 from plugin_server.runtime import Runtime
 from tests.conftest import seed_merchant
 from tests.support.builders import T0, line, order, refund
-from tests.support.program import set_program
+from tests.support.program import add_multipliers, set_program
 
 EXAMPLES = settings(
     max_examples=40,
@@ -143,14 +143,8 @@ def fresh_merchant(database: Database, story: Story) -> int:
     with unit_of_work(database) as session:
         set_program(session, merchant_id, rounding=story.rounding,
                     points_per_unit=story.points_per_unit)
-        session.add_all([
-            EarningRule(merchant_id=merchant_id, target="product", target_id="p2",
-                        factor=Decimal(2)),
-            EarningRule(merchant_id=merchant_id, target="product", target_id="p3",
-                        factor=Decimal(0)),
-            EarningRule(merchant_id=merchant_id, target="collection", target_id="sale",
-                        factor=Decimal("0.5")),
-        ])
+        add_multipliers(session, merchant_id, ("product", "p2", 2), ("product", "p3", 0),
+                        ("collection", "sale", "0.5"))
     return merchant_id
 
 

@@ -22,7 +22,7 @@ from plugin_server.models import Order as OrderRow
 from plugin_server.runtime import Runtime
 from tests.conftest import seed_merchant
 from tests.support.builders import T0, customer, line, order, refund, with_refunds
-from tests.support.program import configure
+from tests.support.program import add_multipliers, configure
 
 
 def sync(database: Database, merchant_id: int, placed: Any, **kwargs: Any) -> OrderOutcome:
@@ -261,14 +261,8 @@ def test_amount_only_refund_reverses_in_proportion(runtime: Runtime, merchant_id
 def test_product_and_collection_multipliers(runtime: Runtime, merchant_id: int) -> None:
     db = runtime.database
     with unit_of_work(db) as session:
-        session.add_all([
-            EarningRule(merchant_id=merchant_id, target="product", target_id="p2",
-                        factor=Decimal(2)),
-            EarningRule(merchant_id=merchant_id, target="collection", target_id="sale",
-                        factor=Decimal(3)),
-            EarningRule(merchant_id=merchant_id, target="collection", target_id="new",
-                        factor=Decimal("1.5")),
-        ])
+        add_multipliers(session, merchant_id, ("product", "p2", 2), ("collection", "sale", 3),
+                        ("collection", "new", "1.5"))
     placed = order(
         "1001",
         line("1", "10.00", product_id="p1"),                                    # x1   -> 10
