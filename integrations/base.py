@@ -23,12 +23,15 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class LineItem:
-    """One order line. ``total_discount`` is the part of the line's price taken off by discounts."""
+    """One order line. ``total_discount`` is the part of the line's price taken off by discounts;
+    ``included_tax`` is tax already inside ``unit_price`` (shops whose prices include tax), kept
+    apart so that tax never earns points whichever way the shop prices."""
 
     line_id: str
     quantity: int
     unit_price: Decimal
     total_discount: Decimal = Decimal(0)
+    included_tax: Decimal = Decimal(0)
     product_id: str | None = None
     variant_id: str | None = None
     collection_ids: tuple[str, ...] = ()
@@ -37,8 +40,8 @@ class LineItem:
 
     @property
     def net_amount(self) -> Decimal:
-        """What the shopper paid for the line after its discounts."""
-        return self.unit_price * self.quantity - self.total_discount
+        """What the shopper paid for the line after its discounts, without tax."""
+        return self.unit_price * self.quantity - self.total_discount - self.included_tax
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,7 @@ def _parse_line(data: Any, where: str) -> LineItem:
         quantity=quantity(_field(data, "quantity", where), f"{where}.quantity"),
         unit_price=money(_field(data, "unit_price", where), f"{where}.unit_price"),
         total_discount=money(data.get("total_discount", "0"), f"{where}.total_discount"),
+        included_tax=money(data.get("included_tax", "0"), f"{where}.included_tax"),
         product_id=None if data.get("product_id") is None else identifier(
             data["product_id"], f"{where}.product_id"),
         collection_ids=tuple(identifier(c, f"{where}.collection_ids[]") for c in collections),
@@ -151,7 +152,10 @@ def _parse_line(data: Any, where: str) -> LineItem:
         is_gift_card=flag(data.get("is_gift_card"), f"{where}.is_gift_card"),
     )
     if line.net_amount < 0:
-        raise PayloadError(f"{where}.total_discount is larger than the line's price")
+        # Name the discount when it alone overshoots, so the message points at the real culprit.
+        culprit = ("total_discount is" if line.net_amount + line.included_tax < 0
+                   else "included_tax (with total_discount) is")
+        raise PayloadError(f"{where}.{culprit} larger than the line's price")
     return line
 
 
@@ -228,6 +232,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "line_items": [
             {"line_id": line.line_id, "quantity": line.quantity,
              "unit_price": str(line.unit_price), "total_discount": str(line.total_discount),
+             "included_tax": str(line.included_tax),
              "product_id": line.product_id, "collection_ids": list(line.collection_ids),
              "title": line.title, "is_gift_card": line.is_gift_card}
             for line in order.line_items

@@ -13,6 +13,7 @@ from integrations.demo.discounts import issue_demo_code
 from .config import load_settings
 from .db import Database
 from .runtime import Runtime
+from .shopify.discounts import shopify_code_issuer
 from .topics import build_batch_handlers, build_handlers
 
 
@@ -28,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         batch_handlers=build_batch_handlers(),
         code_issuers={"demo": issue_demo_code},
     )
+    runtime.code_issuers["shopify"] = shopify_code_issuer(runtime)
     app.extensions["loyalty"] = runtime
     logging.basicConfig(level=logging.INFO if settings.LOYALTY_ENV != "test" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 AFTER_COMMIT_KEY = "after_commit_callbacks"
+READ_ONLY = "loyalty_read_only"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -29,6 +30,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            # A reader sees a snapshot and never waits behind a writer (WAL).
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
         # Take the write lock up front: a deferred transaction that reads, then writes, can
         # fail with SQLITE_BUSY when another writer got in between (no retry possible).
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -50,6 +55,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_session_factory = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -57,6 +64,11 @@ class Database:
 
     def session(self) -> Session:
         return self.session_factory()
+
+    def read_session(self) -> Session:
+        """A session for requests that only read (the storefront's balance): on SQLite it
+        neither takes nor waits for the write lock. Never commit through it."""
+        return self.read_session_factory()
 
     def ping(self) -> None:
         """Raise unless the database answers. A bare DB-API connection, outside any

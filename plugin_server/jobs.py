@@ -22,6 +22,7 @@ from .loyalty.inbox import note_crash, process_events, unprocessed
 from .loyalty.orders import release_due_points
 from .loyalty.redeem import void_stale_holds
 from .models import Merchant, utcnow
+from .shopify.jobs import SHOPIFY_JOBS, shopify_sweep
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -87,6 +88,10 @@ def sweep(runtime: Runtime, older_than_seconds: int = 30,
     with unit_of_work(runtime.database) as session:
         voided = void_stale_holds(session, runtime.settings.REDEMPTION_HOLD_TIMEOUT_SECONDS,
                                   now=now)
+    try:
+        shopify_sweep(runtime, now)
+    except Exception:  # a platform's trouble must not stop the ledger's own sweep
+        log.exception("the Shopify part of the sweep failed")
     return SweepReport(len(leftovers), released, voided)
 
 
@@ -94,6 +99,7 @@ JOBS: dict[str, Callable[..., Any]] = {
     "process_inbox_event": process_inbox_event,
     "process_inbox_batch": process_inbox_batch,
     "sweep": sweep,
+    **SHOPIFY_JOBS,
 }
 
 

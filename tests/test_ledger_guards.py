@@ -233,14 +233,14 @@ def test_sweep_job_voids_an_old_hold(any_runtime: Runtime, any_merchant_id: int)
 
 def test_a_refused_redemption_leaves_no_hold_for_the_sweep_to_refund(
         any_runtime: Runtime, any_merchant_id: int) -> None:
-    """Not enough points: 422, and nothing held. A held row without its debit would be voided
+    """Not enough points: 409, and nothing held. A held row without its debit would be voided
     by the sweep later and credit the shopper points that were never taken."""
     database = any_runtime.database
     member_id = shopper_with_points(database, any_merchant_id, 10)
     reward_id = add_reward(database, any_merchant_id, 40)
     answer = redeem_reward(database, any_merchant_id, member_id, reward_id, "k-poor",
                            any_runtime.code_issuers["demo"])
-    assert answer.status_code == 422
+    assert answer.status_code == 409
     assert answer.body["error"] == "insufficient_points"
     with unit_of_work(database) as session:
         void_stale_holds(session, 300, now=utcnow() + timedelta(hours=1))
@@ -276,7 +276,7 @@ def test_same_key_and_body_replays_the_first_answer(any_runtime: Runtime,
 
     # The first answer is replayed even when it was a refusal and the balance has changed.
     refused = redeem_reward(database, any_merchant_id, member_id, reward_id, "k2", issuer)
-    assert refused.status_code == 422
+    assert refused.status_code == 409
     with unit_of_work(database) as session:
         adjust_points(session, any_merchant_id, member_id, 500, reason="bonus", actor="test")
     assert redeem_reward(database, any_merchant_id, member_id, reward_id, "k2",

@@ -386,7 +386,7 @@ class LedgerMachine(RuleBasedStateMachine):
             answer = redeem_reward(self.database, self.merchant_id, member_id, reward_id, key,
                                    issuer)
             if not affordable:
-                assert answer.status_code == 422, answer
+                assert answer.status_code == 409, answer
                 assert answer.body["error"] == "insufficient_points"
                 return
             assert answer.status_code == 200, answer

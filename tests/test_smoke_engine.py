@@ -49,6 +49,6 @@ def test_redeem_through_demo_issuer(runtime, merchant_id):
     again = redeem_reward(runtime.database, merchant_id, member_id, reward_id, "k1", issuer)
     assert again == first
     broke = redeem_reward(runtime.database, merchant_id, member_id, reward_id, "k2", issuer)
-    assert broke.status_code == 422
+    assert broke.status_code == 409
     with unit_of_work(runtime.database) as session:
         assert session.query(Member).one().balance == 200

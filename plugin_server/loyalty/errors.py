@@ -20,6 +20,11 @@ class InvalidArgument(LoyaltyError):
 class InsufficientPoints(LoyaltyError):
     code = "insufficient_points"
 
+    def __init__(self, message: str, shortfall: int | None = None) -> None:
+        super().__init__(message)
+        # How many more points the shopper needs, when known.
+        self.shortfall = shortfall
+
 
 class RewardUnavailable(LoyaltyError):
     code = "reward_unavailable"

@@ -8,8 +8,9 @@ L6). The order row is locked for the whole transaction; the ledger's unique keys
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -35,6 +36,9 @@ from .rules import (
 )
 from .tiers import reevaluate_member_tier
 
+# A placeholder row's "last updated": older than any real delivery, so the first one is fresh.
+NEVER_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True, slots=True)
 class OrderOutcome:
@@ -52,20 +56,37 @@ def _insert_ignore(session: Session, model: type, values: dict[str, object]) -> 
 
 def lock_order(session: Session, merchant_id: int, order: Order) -> OrderRow:
     """The order's row, created if new, locked until the transaction ends."""
+    return _lock_row(session, merchant_id, order.order_id, order.currency, order.created_at,
+                     order.updated_at)
+
+
+def _lock_row(session: Session, merchant_id: int, platform_order_id: str, currency: str,
+              placed_at: datetime, updated_at: datetime) -> OrderRow:
     query = (select(OrderRow)
              .where(OrderRow.merchant_id == merchant_id,
-                    OrderRow.platform_order_id == order.order_id)
+                    OrderRow.platform_order_id == platform_order_id)
              .with_for_update())
     row = session.execute(query).scalar_one_or_none()
     if row is None:
         _insert_ignore(session, OrderRow, {
-            "merchant_id": merchant_id, "platform_order_id": order.order_id,
-            "currency": order.currency, "placed_at": order.created_at,
-            "platform_updated_at": order.updated_at, "created_at": utcnow(),
-            "updated_at": utcnow(),
+            "merchant_id": merchant_id, "platform_order_id": platform_order_id,
+            "currency": currency, "placed_at": placed_at, "platform_updated_at": updated_at,
+            "created_at": utcnow(), "updated_at": utcnow(),
         })
         row = session.execute(query).scalar_one()
     return row
+
+
+def _record_refunds(session: Session, row: OrderRow, refunds: Sequence[Refund]) -> None:
+    for refund in refunds:
+        _insert_ignore(session, OrderRefund, {
+            "merchant_id": row.merchant_id, "order_id": row.id,
+            "platform_refund_id": refund.refund_id, "refunded_at": refund.created_at,
+            "amount": refund.amount, "shipping": refund.shipping,
+            "lines_json": json.dumps([[line.line_id, line.quantity, str(line.subtotal)]
+                                      for line in refund.lines]),
+            "applied": False, "points_reversed": 0, "created_at": utcnow(),
+        })
 
 
 def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> None:
@@ -85,15 +106,7 @@ def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> 
     row.fulfilled = row.fulfilled or order.fulfilled
     row.cancelled = row.cancelled or order.cancelled
     row.test = row.test or order.test
-    for refund in order.refunds:
-        _insert_ignore(session, OrderRefund, {
-            "merchant_id": row.merchant_id, "order_id": row.id,
-            "platform_refund_id": refund.refund_id, "refunded_at": refund.created_at,
-            "amount": refund.amount, "shipping": refund.shipping,
-            "lines_json": json.dumps([[line.line_id, line.quantity, str(line.subtotal)]
-                                      for line in refund.lines]),
-            "applied": False, "points_reversed": 0, "created_at": utcnow(),
-        })
+    _record_refunds(session, row, order.refunds)
 
 
 def _as_refund(row: OrderRefund) -> Refund:
@@ -207,6 +220,29 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
         reevaluate_member_tier(session, program, member, now, reason="order")
         reevaluate_member_tier(session, program, previous, now, reason="order")
     return OrderOutcome(row.id, member.id, awarded, reversed_points, row.status_note)
+
+
+def sync_refund(session: Session, merchant_id: int, refund: Refund, currency: str, *,
+                program: Program | None = None, now: datetime | None = None) -> OrderOutcome:
+    """Record a refund delivered on its own (Shopify's ``refunds/create``) and reverse its share
+    of the order's points. A refund that arrives before its order waits on a placeholder row
+    that the order's first delivery fills in (L6)."""
+    now = now or utcnow()
+    row = _lock_row(session, merchant_id, refund.order_id, currency, refund.created_at,
+                    NEVER_UPDATED)
+    _record_refunds(session, row, [refund])
+    session.flush()
+    member = session.get(Member, row.member_id) if row.member_id else None
+    if row.award_snapshot is None or member is None:
+        return OrderOutcome(row.id, row.member_id, note="refund kept until the order is awarded")
+    reversed_points = _reverse_refunds(session, row, member, now)
+    if row.cancelled:
+        reversed_points += _reverse_cancel(session, row, member, now)
+    session.flush()
+    if reversed_points:
+        reevaluate_member_tier(session, program or load_program(session, merchant_id), member,
+                               now, reason="order")
+    return OrderOutcome(row.id, member.id, reversed=reversed_points)
 
 
 def _owner(session: Session, merchant_id: int, row: OrderRow, order: Order, fresh: bool,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from plugin_server.db import Database, unit_of_work
 from plugin_server.models import IdempotencyRecord, Redemption, utcnow
 
-from .errors import LoyaltyError, PlatformRefused
+from .errors import InsufficientPoints, LoyaltyError, PlatformRefused
 from .idempotency import IN_PROGRESS, StoredAnswer, claim_key, request_hash, store_answer
 from .program import get_merchant
 from .rewards import (
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 ERROR_STATUS = {
     "not_found": 404,
     "invalid_argument": 400,
-    "insufficient_points": 422,
+    "insufficient_points": 409,
     "reward_unavailable": 409,
     "invalid_state": 409,
     "platform_refused": 502,
@@ -54,8 +54,10 @@ def redemption_json(redemption: Redemption) -> dict[str, Any]:
 
 
 def error_answer(error: LoyaltyError) -> StoredAnswer:
-    return StoredAnswer(ERROR_STATUS.get(error.code, 400),
-                        {"error": error.code, "message": str(error)})
+    body: dict[str, Any] = {"error": error.code, "message": str(error)}
+    if isinstance(error, InsufficientPoints) and error.shortfall is not None:
+        body["shortfall"] = error.shortfall
+    return StoredAnswer(ERROR_STATUS.get(error.code, 400), body)
 
 
 def redeem_reward(database: Database, merchant_id: int, member_id: int, reward_id: int,

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from integrations.base import DiscountRequest, IssuedCode
 from plugin_server.models import Member, Redemption, Reward, utcnow
 
-from .errors import InvalidArgument, InvalidState, NotFound, RewardUnavailable
+from .errors import (
+    InsufficientPoints,
+    InvalidArgument,
+    InvalidState,
+    NotFound,
+    RewardUnavailable,
+)
 from .ledger import post_entry
 
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32
@@ -81,10 +87,16 @@ def hold_redemption(session: Session, merchant_id: int, member_id: int, reward_i
     )
     session.add(redemption)
     session.flush()
-    post_entry(session, member, kind="redemption", source_kind="redemption",
-               source_id=str(redemption.id), points=-reward.points_cost,
-               redemption_id=redemption.id, reason=f"redeemed for {reward.name}",
-               require_balance=True, now=now)
+    try:
+        post_entry(session, member, kind="redemption", source_kind="redemption",
+                   source_id=str(redemption.id), points=-reward.points_cost,
+                   redemption_id=redemption.id, reason=f"redeemed for {reward.name}",
+                   require_balance=True, now=now)
+    except InsufficientPoints:
+        session.refresh(member)
+        shortfall = max(reward.points_cost - member.balance, 1)
+        raise InsufficientPoints(f"{reward.name} costs {reward.points_cost} points; "
+                                 f"{shortfall} more needed", shortfall=shortfall) from None
     return redemption
 
 

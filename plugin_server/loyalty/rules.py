@@ -80,6 +80,9 @@ class EarningPolicy:
     include_gift_cards: bool = False
     award_test_orders: bool = False
     multipliers: tuple[Multiplier, ...] = ()
+    # Orders placed before this moment earn nothing: the shop installed the program then and
+    # chose not to award past orders. None: every order can earn.
+    earning_starts: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.points_per_unit < 0:
@@ -263,6 +266,8 @@ def award_is_due(order: Order, policy: EarningPolicy) -> tuple[bool, str]:
     the same transaction, so the ledger tells the same story whichever delivery came first."""
     if order.test and not policy.award_test_orders:
         return False, "test orders do not earn"
+    if policy.earning_starts is not None and order.created_at < policy.earning_starts:
+        return False, "placed before the program started; past orders do not earn"
     if policy.award_on is AwardTrigger.FULFILMENT and not order.fulfilled:
         return False, "waiting for fulfilment"
     if policy.award_on is AwardTrigger.PAYMENT and not order.paid:

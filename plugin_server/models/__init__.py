@@ -6,15 +6,19 @@ from .ledger import IdempotencyRecord, LedgerEntry, Redemption
 from .member import Member, TierChange
 from .merchant import EarningRule, Merchant, ProgramSettings, Reward, Tier
 from .order import Order, OrderRefund
+from .platform import DataRequest, ImportRun, OAuthNonce
 
 __all__ = [
     "Base",
+    "DataRequest",
     "EarningRule",
     "IdempotencyRecord",
+    "ImportRun",
     "InboxEvent",
     "LedgerEntry",
     "Member",
     "Merchant",
+    "OAuthNonce",
     "Order",
     "OrderRefund",
     "ProgramSettings",

@@ -40,6 +40,10 @@ class Merchant(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     # Platform credentials (access/refresh tokens, API keys), encrypted with ENCRYPTION_KEY.
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Reconciliation has seen every order the platform changed before this moment.
+    sync_checkpoint: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -74,6 +78,8 @@ class ProgramSettings(Base):
     include_tips: Mapped[bool] = mapped_column(Boolean, default=False)
     include_gift_cards: Mapped[bool] = mapped_column(Boolean, default=False)
     award_test_orders: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether orders placed before the install earn points when the history is imported.
+    award_past_orders: Mapped[bool] = mapped_column(Boolean, default=False)
     tier_basis: Mapped[str] = mapped_column(String(20), default="points_earned")
     tier_window: Mapped[str] = mapped_column(String(20), default="lifetime")
     # Widget look and per-language texts, as JSON; owned by the widget and admin features.

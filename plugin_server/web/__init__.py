@@ -7,7 +7,10 @@ from flask import Flask
 from .errors import register_error_handlers
 from .health import health
 from .home import home
+from .proxy import proxy
 from .session import register_session
+from .shopify_auth import shopify_auth
+from .shopify_webhooks import shopify_webhooks
 
 
 def register_web(app: Flask) -> None:
@@ -15,3 +18,6 @@ def register_web(app: Flask) -> None:
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(home)
+    app.register_blueprint(shopify_auth)
+    app.register_blueprint(shopify_webhooks)
+    app.register_blueprint(proxy)

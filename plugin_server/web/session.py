@@ -18,6 +18,20 @@ def db_session() -> Session:
     return g.db_session
 
 
+def db_read_session() -> Session:
+    """A session for a request that only reads; closed, never committed, at the end."""
+    if "db_read_session" not in g:
+        g.db_read_session = runtime().database.read_session()
+    return g.db_read_session
+
+
+def _close_reader() -> None:
+    reader = g.pop("db_read_session", None)
+    if reader is not None:
+        reader.rollback()
+        reader.close()
+
+
 def register_session(app: Flask) -> None:
     @app.after_request
     def _commit(response: Response) -> Response:
@@ -35,6 +49,7 @@ def register_session(app: Flask) -> None:
 
     @app.teardown_request
     def _close(_error: BaseException | None) -> None:
+        _close_reader()
         session = g.pop("db_session", None)
         if session is not None:
             session.rollback()

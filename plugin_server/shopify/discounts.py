@@ -1,0 +1,41 @@
+"""Rewards on Shopify: the redemption's code created through the Admin API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from integrations.base import DiscountRequest, IssuedCode
+from integrations.shopify.admin import AdminError
+from integrations.shopify.discounts import DiscountRefused, create_discount_code
+from plugin_server.loyalty.errors import PlatformRefused
+
+from .tokens import NotConnected, admin_client
+
+if TYPE_CHECKING:
+    from plugin_server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def shopify_code_issuer(runtime: Runtime) -> Callable[[DiscountRequest], IssuedCode]:
+    def issue(request: DiscountRequest) -> IssuedCode:
+        try:
+            with admin_client(runtime, request.merchant_id) as client:
+                return create_discount_code(client, request)
+        except NotConnected as error:
+            raise PlatformRefused(f"the store is not connected: {error}") from error
+        except DiscountRefused as error:
+            if error.code == "taken":
+                # Our codes carry 80 random bits: one that exists already is this very code,
+                # created by an earlier attempt whose answer was lost (the client retries).
+                log.info("code of redemption %s exists already; it is ours",
+                         request.redemption_id)
+                return IssuedCode(code=request.code)
+            raise PlatformRefused(f"Shopify refused the discount code: {error}") from error
+        except AdminError as error:
+            raise PlatformRefused(f"Shopify could not create the discount code: "
+                                  f"{error}") from error
+
+    return issue

@@ -1,0 +1,114 @@
+"""Installing the app in a shop: the single-use ``state`` nonce, and what a finished install
+leaves behind (an active merchant, its encrypted tokens, a default program)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from integrations.shopify.oauth import ShopToken
+from plugin_server.loyalty.merchants import create_merchant, store_credentials
+from plugin_server.loyalty.program import ensure_settings
+from plugin_server.models import Merchant, OAuthNonce, Reward, utcnow
+
+STATE_LIFETIME = timedelta(minutes=10)
+STATE_BYTES = 32  # 256 random bits; Shopify asks for at least 128
+
+# What a new program offers until the merchant changes it.
+DEFAULT_REWARDS = (
+    ("$5 off your order", "fixed_amount", 500, Decimal(5)),
+    ("10% off your order", "percentage", 1000, Decimal(10)),
+    ("Free shipping", "free_shipping", 750, Decimal(0)),
+)
+
+
+class InstallError(Exception):
+    """The install request cannot go on; the message is shown to the merchant."""
+
+
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def issue_state(session: Session, shop: str, now: datetime | None = None) -> str:
+    """A fresh ``state`` for one authorize redirect. Expired nonces are cleared on the way."""
+    now = now or utcnow()
+    session.execute(delete(OAuthNonce).where(OAuthNonce.expires_at < now - STATE_LIFETIME))
+    nonce = secrets.token_urlsafe(STATE_BYTES)
+    session.add(OAuthNonce(nonce_hash=_digest(nonce), shop=shop, created_at=now,
+                           expires_at=now + STATE_LIFETIME))
+    session.flush()
+    return nonce
+
+
+def consume_state(session: Session, nonce: str, shop: str, now: datetime | None = None) -> None:
+    """Spend a ``state`` once. A replayed, expired, unknown or other shop's nonce is refused.
+    The conditional update makes two concurrent callbacks with one nonce spend it once."""
+    now = now or utcnow()
+    spent = session.execute(
+        update(OAuthNonce)
+        .where(OAuthNonce.nonce_hash == _digest(nonce), OAuthNonce.shop == shop,
+               OAuthNonce.used_at.is_(None), OAuthNonce.expires_at > now)
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise InstallError("This install link has expired or was already used. "
+                           "Start the install again from your Shopify admin.")
+
+
+@dataclass(frozen=True)
+class Installed:
+    merchant_id: int
+    reinstalled: bool
+
+
+def shopify_merchant(session: Session, shop: str) -> Merchant | None:
+    return session.execute(
+        select(Merchant).where(Merchant.platform == "shopify", Merchant.shop == shop)
+    ).scalar_one_or_none()
+
+
+def save_token(merchant: Merchant, encryption_key: str, token: ShopToken) -> None:
+    store_credentials(merchant, encryption_key, {"token": token.to_dict()})
+
+
+def finish_install(session: Session, shop: str, token: ShopToken, encryption_key: str,
+                   now: datetime | None = None) -> Installed:
+    """Make the shop an active merchant holding this token. A reinstall (after uninstall, or
+    after the shop's data was erased) keeps whatever program and members are still there."""
+    now = now or utcnow()
+    merchant = shopify_merchant(session, shop)
+    reinstalled = merchant is not None
+    if merchant is None:
+        merchant = create_merchant(session, "shopify", shop, name=shop.split(".")[0])
+    merchant.status = "active"
+    merchant.installed_at = now
+    merchant.uninstalled_at = None
+    save_token(merchant, encryption_key, token)
+    ensure_settings(session, merchant)
+    has_rewards = session.execute(
+        select(Reward.id).where(Reward.merchant_id == merchant.id).limit(1)
+    ).first()
+    if has_rewards is None:
+        for name, kind, cost, value in DEFAULT_REWARDS:
+            session.add(Reward(merchant_id=merchant.id, name=name, kind=kind, points_cost=cost,
+                               value=value, expires_days=90, created_at=now))
+    session.flush()
+    return Installed(merchant.id, reinstalled)
+
+
+def mark_uninstalled(session: Session, merchant: Merchant, now: datetime | None = None) -> None:
+    """The shop removed the app: its token is dead, so drop it; keep the program and members
+    for a reinstall until Shopify asks for the shop's data to be erased (shop/redact)."""
+    if merchant.status == "purging":
+        return
+    merchant.status = "uninstalled"
+    merchant.uninstalled_at = now or utcnow()
+    merchant.credentials = None

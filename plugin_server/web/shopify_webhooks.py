@@ -1,0 +1,88 @@
+"""``POST /webhooks/shopify``: verify, store, answer (DESIGN §6). Nothing else happens here:
+no outbound call and no point arithmetic; a job processes the delivery after the commit."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from shopify_app import ShopifyApp
+
+from integrations.shopify.admin import InvalidShop, normalize_shop
+from plugin_server.loyalty.inbox import store_delivery
+from plugin_server.shopify.install import shopify_merchant
+from plugin_server.shopify.settings import WEBHOOK_PATH, shopify_config
+
+from .session import db_session, runtime
+
+log = logging.getLogger(__name__)
+shopify_webhooks = Blueprint("shopify_webhooks", __name__)
+
+KEPT_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-API-Version",
+                "X-Shopify-Webhook-Id", "X-Shopify-Event-Id", "X-Shopify-Triggered-At")
+MAX_BODY_BYTES = 5 * 1024 * 1024
+_apps: dict[tuple[str, str, str], ShopifyApp] = {}
+
+
+def _answer(status: int, code: str, message: str) -> tuple[Response, int]:
+    if status >= 400:
+        log.warning("shopify webhook refused (%s %s): %s", status, code, message)
+    return jsonify({"status": "error" if status >= 400 else code, "error": code,
+                    "message": message}), status
+
+
+def _app() -> ShopifyApp | None:
+    config = shopify_config(runtime().settings)
+    if not config.api_key or not config.api_secret:
+        return None
+    key = (config.api_key, config.api_secret, config.api_secret_old)
+    if key not in _apps:
+        _apps[key] = ShopifyApp(config.api_key, config.api_secret,
+                                config.api_secret_old or None)
+    return _apps[key]
+
+
+@shopify_webhooks.post(WEBHOOK_PATH)
+def receive() -> tuple[Response, int]:
+    app = _app()
+    if app is None:
+        return _answer(503, "not_configured", "SHOPIFY_API_KEY / SHOPIFY_API_SECRET are not set")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _answer(413, "too_large", f"body is larger than {MAX_BODY_BYTES} bytes")
+    raw = request.get_data(cache=False)
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _answer(401, "invalid_hmac", "body is not UTF-8, so it cannot be Shopify's")
+    verified = app.verify_webhook_req({"method": request.method, "headers": dict(request.headers),
+                                       "url": request.url, "body": body})
+    if not verified.ok:
+        # The package answers 400 for a missing header; a missing signature is as bad as a
+        # wrong one here: 401, nothing stored.
+        status = 401 if verified.log.code in ("missing_hmac_header", "invalid_hmac") else (
+            verified.response.status)
+        return _answer(status, verified.log.code, verified.log.detail.split(". ")[0])
+    try:
+        shop = normalize_shop(request.headers.get("X-Shopify-Shop-Domain"))
+    except InvalidShop as error:
+        return _answer(400, "invalid_shop", f"X-Shopify-Shop-Domain: {error}")
+    topic = request.headers.get("X-Shopify-Topic", "").strip()
+    if not topic or len(topic) > 80:
+        return _answer(400, "invalid_topic", "X-Shopify-Topic is missing or too long")
+    # The event id names one merchant action across retries; older API versions only send
+    # the delivery id; failing both, identical bodies are one delivery.
+    event_id = (request.headers.get("X-Shopify-Event-Id")
+                or request.headers.get("X-Shopify-Webhook-Id")
+                or "sha256:" + hashlib.sha256(raw).hexdigest())
+    session = db_session()
+    merchant = shopify_merchant(session, shop)
+    if merchant is None:
+        log.warning("shopify webhook %s for unknown shop %s ignored", topic, shop)
+        return _answer(200, "ignored", f"{shop} has not installed this app")
+    headers = {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
+    event = store_delivery(session, merchant.id, "shopify", topic, event_id, raw, headers)
+    if event is None:
+        return _answer(200, "duplicate", "this delivery was received before")
+    runtime().jobs.enqueue_after_commit(session, "process_inbox_event", event)
+    return _answer(200, "stored", "stored; it will be processed shortly")
