@@ -1,0 +1,101 @@
+"""A local fake Shopify on pytest-httpserver, and the app configured to talk to it; helpers to
+install a shop and to send what Shopify sends (signed webhooks, App Proxy requests)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from integrations.shopify.simulator import (
+    FakeShopify,
+    install_query,
+    proxy_query,
+    webhook_headers,
+)
+from plugin_server.runtime import Runtime
+
+API_KEY = "test-api-key"
+API_SECRET = "test-api-secret"
+SHOP = "tea-house.myshopify.com"
+
+
+def serve_fake(httpserver: HTTPServer, fake: FakeShopify) -> None:
+    def handler(request: Request) -> Response:
+        status, document = fake.handle(request.method, request.path, dict(request.headers),
+                                       request.get_data())
+        if isinstance(document, str):
+            return Response(document, status=status, content_type="application/jsonl")
+        return Response(json.dumps(document), status=status, content_type="application/json")
+
+    fake.base_url = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("").respond_with_handler(handler)
+    httpserver.no_handler_status_code = 500
+
+
+@pytest.fixture
+def fake_shopify(httpserver: HTTPServer) -> Iterator[FakeShopify]:
+    fake = FakeShopify(api_key=API_KEY, api_secret=API_SECRET)
+    fake.add_shop(SHOP, name="Tea House", currency="EUR", timezone="Europe/Paris")
+    serve_fake(httpserver, fake)
+    yield fake
+
+
+def shopify_overrides(httpserver: HTTPServer, **extra: object) -> dict[str, object]:
+    return {"SHOPIFY_API_KEY": API_KEY, "SHOPIFY_API_SECRET": API_SECRET,
+            "SHOPIFY_ADMIN_URL_OVERRIDE": httpserver.url_for("").rstrip("/"),
+            "APP_URL": "https://loyalty.test", **extra}
+
+
+@dataclass
+class ShopifyStore:
+    """One installed shop, seen from the outside: what Shopify and the storefront send."""
+
+    app: Flask
+    client: FlaskClient
+    fake: FakeShopify
+    shop: str = SHOP
+    secret: str = API_SECRET
+    merchant_id: int = 0
+    _events: int = 0
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.extensions["loyalty"]
+
+    def install(self) -> int:
+        started = self.client.get("/shopify/install?" + urlencode(install_query(self.shop,
+                                                                               self.secret)))
+        assert started.status_code == 302, started.get_data(as_text=True)
+        state = parse_qs(urlparse(started.headers["Location"]).query)["state"][0]
+        done = self.client.get("/shopify/callback?" + urlencode(install_query(
+            self.shop, self.secret, code=f"code-{len(self.fake.used_codes)}", state=state)))
+        assert done.status_code == 302, done.get_data(as_text=True)
+        from plugin_server.db import unit_of_work
+        from plugin_server.shopify.install import shopify_merchant
+
+        with unit_of_work(self.runtime.database) as session:
+            merchant = shopify_merchant(session, self.shop)
+            assert merchant is not None
+            self.merchant_id = merchant.id
+        return self.merchant_id
+
+    def webhook(self, topic: str, payload: dict[str, Any] | bytes, *,
+                event_id: str | None = None, secret: str | None = None) -> Any:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self._events += 1
+        headers = webhook_headers(body, secret or self.secret, topic=topic, shop=self.shop,
+                                  event_id=event_id or f"event-{self._events}")
+        return self.client.post("/webhooks/shopify", data=body, headers=headers)
+
+    def proxy(self, method: str, path: str, customer: str | None, **kwargs: Any) -> Any:
+        query = proxy_query(self.shop, customer, self.secret)
+        return self.client.open(f"/proxy{path}?{query}", method=method, **kwargs)

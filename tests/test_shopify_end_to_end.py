@@ -1,0 +1,208 @@
+"""The Shopify app from the outside, against a local fake Shopify: install, orders/paid,
+balance through the App Proxy, redeem (the exact mutation input Shopify received),
+refunds/create, the reversal, app/uninstalled, and a reinstall that keeps everything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from integrations.shopify.simulated_payloads import rest_order, rest_refund
+from integrations.shopify.simulator import FakeShopify
+from plugin_server.db import unit_of_work
+from plugin_server.loyalty.audit import ledger_differences
+from plugin_server.models import Merchant, utcnow
+from tests.conftest import make_app
+from tests.support.builders import customer, line, order, refund
+from tests.support.shopify import SHOP, ShopifyStore, fake_shopify, shopify_overrides
+
+__all__ = ["fake_shopify"]  # the fixture, for pytest
+
+
+@pytest.fixture
+def store(tmp_path: Path, httpserver: HTTPServer,
+          fake_shopify: FakeShopify) -> Iterator[ShopifyStore]:
+    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", **shopify_overrides(httpserver))
+    yield ShopifyStore(app=app, client=app.test_client(), fake=fake_shopify)
+    app.extensions["loyalty"].database.dispose()
+
+
+def paid_order(order_id: str, amount: str, customer_id: str = "7001"):
+    now = utcnow()
+    return order(order_id, line("11", amount), line("12", "20.00"),
+                 who=customer(customer_id, "ana@example.com"),
+                 created_at=now, updated_at=now, currency="EUR")
+
+
+def test_install_to_reinstall(store: ShopifyStore) -> None:
+    fake = store.fake
+    merchant_id = store.install()
+
+    # The install exchanged the code for an expiring offline token, stored it encrypted,
+    # read the shop and subscribed to every topic.
+    grant = next(data for kind, _shop, data in fake.requests if kind == "token")
+    assert grant["expiring"] in (1, "1") and grant["client_id"] == "test-api-key"
+    with unit_of_work(store.runtime.database) as session:
+        merchant = session.get(Merchant, merchant_id)
+        assert merchant is not None
+        assert (merchant.name, merchant.currency, merchant.timezone) == (
+            "Tea House", "EUR", "Europe/Paris")
+        assert merchant.credentials is not None and b"shpat_" not in merchant.credentials
+    assert {hook["topic"] for hook in fake.webhooks} >= {"ORDERS_PAID", "REFUNDS_CREATE",
+                                                         "APP_UNINSTALLED"}
+    assert all(hook["webhookSubscription"]["uri"] == "https://loyalty.test/webhooks/shopify"
+               for hook in fake.webhooks)
+
+    # A guest sees the program but not a balance.
+    program = store.proxy("GET", "/api/program", None)
+    assert program.status_code == 200 and program.json["program"]["currency"] == "EUR"
+    guest = store.proxy("GET", "/api/me", None)
+    assert guest.status_code == 401 and guest.json["error"] == "sign_in_required"
+
+    # orders/paid: 80 + 20 EUR -> 100 points.
+    bought = paid_order("5001", "80.00")
+    assert store.webhook("orders/paid", rest_order(bought)).status_code == 200
+    me = store.proxy("GET", "/api/me", "7001")
+    assert me.status_code == 200
+    assert (me.json["balance"], me.json["pending"]) == (100, 0)
+    assert me.json["history"][0]["kind"] == "award"
+
+    # Redeem the free-shipping reward is too dear; the 5 EUR off costs 500: too few points.
+    rewards = {reward["kind"]: reward for reward in program.json["rewards"]}
+    short = store.proxy("POST", "/api/redeem", "7001", json={"reward_id":
+                                                             rewards["fixed_amount"]["id"]},
+                        headers={"Idempotency-Key": "k-1"})
+    assert short.status_code == 409 and short.json["shortfall"] == 400
+
+    # A bigger order, then a redemption that creates a real code restricted to the shopper.
+    store.webhook("orders/paid", rest_order(paid_order("5002", "480.00")))
+    redeemed = store.proxy("POST", "/api/redeem", "7001",
+                           json={"reward_id": rewards["fixed_amount"]["id"]},
+                           headers={"Idempotency-Key": "k-2"})
+    assert redeemed.status_code == 200, redeemed.json
+    code = redeemed.json["redemption"]["code"]
+    sent = fake.discounts[-1]
+    assert sent["mutation"] == "discountCodeBasicCreate"
+    fields = sent["fields"]
+    assert fields["code"] == code and fields["title"] == "$5 off your order"
+    assert fields["context"] == {"customers": {"add": ["gid://shopify/Customer/7001"]}}
+    assert fields["usageLimit"] == 1 and fields["appliesOncePerCustomer"] is True
+    assert fields["customerGets"] == {"value": {"discountAmount": {
+        "amount": "5.00", "appliesOnEachItem": False}}, "items": {"all": True}}
+    assert fields["startsAt"] and fields["endsAt"]
+    again = store.proxy("POST", "/api/redeem", "7001",
+                        json={"reward_id": rewards["fixed_amount"]["id"]},
+                        headers={"Idempotency-Key": "k-2"})
+    assert again.json == redeemed.json and len(fake.discounts) == 1
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 100 + 500 - 500
+
+    # refunds/create for line 11 of the first order (80 of its 100 EUR) takes back 80 points.
+    returned = refund("9001", ("11", 1, "80.00"), amount="80.00", order_id="5001",
+                      at=utcnow())
+    assert store.webhook("refunds/create", rest_refund(returned, "EUR")).status_code == 200
+    me = store.proxy("GET", "/api/me", "7001").json
+    assert me["balance"] == 100 - 80
+    assert me["history"][0]["kind"] == "reversal"
+
+    # app/uninstalled: the token is dropped, the storefront API closes; the program stays.
+    store.webhook("app/uninstalled", {"id": 1, "name": "Tea House"})
+    with unit_of_work(store.runtime.database) as session:
+        merchant = session.get(Merchant, merchant_id)
+        assert merchant is not None and merchant.status == "uninstalled"
+        assert merchant.credentials is None
+    assert store.proxy("GET", "/api/me", "7001").status_code == 404
+
+    # Reinstall: same merchant, same members and balance.
+    assert store.install() == merchant_id
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 20
+    with unit_of_work(store.runtime.database) as session:
+        assert ledger_differences(session) == []
+
+
+def test_duplicate_and_replayed_deliveries_award_once(store: ShopifyStore) -> None:
+    store.install()
+    body = rest_order(paid_order("6001", "30.00"))
+    for _ in range(3):
+        assert store.webhook("orders/paid", body, event_id="evt-1").status_code == 200
+    # Shopify's orders/updated for the same order is a different event: still one award.
+    store.webhook("orders/updated", body, event_id="evt-2")
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 50
+
+
+def test_stale_update_and_refund_before_order(store: ShopifyStore) -> None:
+    store.install()
+    bought = paid_order("6100", "60.00")
+    returned = refund("9100", ("12", 1, "20.00"), amount="20.00", order_id="6100",
+                      at=utcnow())
+    # The refund arrives first; it waits for the order.
+    store.webhook("refunds/create", rest_refund(returned, "EUR"))
+    store.webhook("orders/paid", rest_order(bought))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 80 - 20
+    # A stale copy (older updated_at) naming another shopper changes nothing.
+    stale = replace(bought, updated_at=bought.updated_at - timedelta(hours=1),
+                    customer=customer("7002", "other@example.com"))
+    store.webhook("orders/updated", rest_order(stale))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 60
+    assert store.proxy("GET", "/api/me", "7002").json["balance"] == 0
+
+
+def test_orders_before_the_install_do_not_earn_unless_chosen(store: ShopifyStore) -> None:
+    store.install()
+    old = replace(paid_order("6200", "10.00"), created_at=utcnow() - timedelta(days=30))
+    store.webhook("orders/updated", rest_order(old))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 0
+
+
+def test_test_orders_follow_the_merchants_setting(store: ShopifyStore) -> None:
+    store.install()
+    store.webhook("orders/paid", rest_order(replace(paid_order("6300", "10.00"), test=True)))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 0
+
+
+def test_platform_refusal_voids_the_hold(store: ShopifyStore) -> None:
+    store.install()
+    store.webhook("orders/paid", rest_order(paid_order("6400", "980.00")))
+    reward = store.proxy("GET", "/api/program", None).json["rewards"][0]
+    store.fake.refuse_discounts = "Discounts are paused on this shop"
+    refused = store.proxy("POST", "/api/redeem", "7001", json={"reward_id": reward["id"]},
+                          headers={"Idempotency-Key": "k-refused"})
+    assert refused.status_code == 502
+    assert "paused" in refused.json["message"]
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 1000
+
+
+def test_money_is_read_in_the_shop_currency(store: ShopifyStore) -> None:
+    store.install()
+    body = rest_order(paid_order("6500", "10.00"))
+    for item in body["line_items"]:
+        item["price_set"]["presentment_money"] = {"amount": "999.00", "currency_code": "JPY"}
+    store.webhook("orders/paid", body)
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 30
+
+
+def test_unparsable_signed_body_is_stored_as_failed(store: ShopifyStore) -> None:
+    store.install()
+    answer = store.webhook("orders/paid", b'{"id": "not an order"}')
+    assert answer.status_code == 200
+    from plugin_server.loyalty.inbox import list_events
+
+    with unit_of_work(store.runtime.database) as session:
+        failed = list_events(session, failed_only=True)
+        assert len(failed) == 1 and "PayloadError" in failed[0].reason
+
+
+def test_another_shops_reward_is_not_found(store: ShopifyStore) -> None:
+    store.install()
+    store.webhook("orders/paid", rest_order(paid_order("6600", "980.00")))
+    answer = store.proxy("POST", "/api/redeem", "7001", json={"reward_id": 999_999},
+                         headers={"Idempotency-Key": "k-unknown"})
+    assert answer.status_code == 404
+    missing_key = store.proxy("POST", "/api/redeem", "7001", json={"reward_id": 1})
+    assert missing_key.status_code == 400
+    assert SHOP in store.shop and Decimal(1) == 1
