@@ -17,6 +17,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
+from .cli_platforms import PLATFORM_COMMANDS
 from .config import ConfigError
 from .db import unit_of_work
 from .loyalty.audit import ledger_differences
@@ -223,7 +224,8 @@ def _push_with_progress(runtime: Runtime, merchant_id: int, count: int, simulato
 
 
 
-COMMANDS = [db_group, check_ledger, events, sweep_command, merchants, member, demo, run]
+COMMANDS = [db_group, check_ledger, events, sweep_command, merchants, member, demo, run,
+            *PLATFORM_COMMANDS]
 
 
 def main() -> None:

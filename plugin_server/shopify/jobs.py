@@ -12,10 +12,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from sqlalchemy import select
 
+from integrations.errors import PayloadError
 from integrations.shopify.admin import AdminError, http_client
 from integrations.shopify.order_queries import (
+    BulkOperationError,
     ParsedOrder,
     bulk_operation_status,
     fetch_orders_page,
@@ -72,15 +75,23 @@ def start_history_import(runtime: Runtime, merchant_id: int) -> int:
         award = ensure_settings(session, merchant).award_past_orders
     if running is not None:
         return int(running)
-    with admin_client(runtime, merchant_id) as client:
-        operation_id = start_bulk_orders(client, created_before)
+    error = ""
+    operation_id = ""
+    try:
+        with admin_client(runtime, merchant_id) as client:
+            operation_id = start_bulk_orders(client, created_before)
+    except (BulkOperationError, PayloadError) as refused:
+        error = str(refused)[:1000]
     with unit_of_work(runtime.database) as session:
-        run = ImportRun(merchant_id=merchant_id, operation_id=operation_id, state="running",
-                        award_points=award, created_before=created_before)
+        run = ImportRun(merchant_id=merchant_id, operation_id=operation_id,
+                        state="failed" if error else "running", error=error,
+                        award_points=award, created_before=created_before,
+                        finished_at=utcnow() if error else None)
         session.add(run)
         session.flush()
         import_id = run.id
-    advance_import(runtime, import_id)
+    if not error:
+        advance_import(runtime, import_id)
     return import_id
 
 
@@ -118,7 +129,7 @@ def advance_import(runtime: Runtime, import_id: int) -> str:
                 _import_orders(runtime, import_id, orders_from_bulk_jsonl(response.iter_lines()))
         _update_run(runtime, import_id, state="completed")
         return "completed"
-    except (AdminError, NotConnected) as error:
+    except (AdminError, NotConnected, BulkOperationError, PayloadError, httpx.HTTPError) as error:
         log.warning("import %s could not go on: %s", import_id, error)
         _update_run(runtime, import_id, error=str(error)[:1000])
         return "running"

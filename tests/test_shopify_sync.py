@@ -1,0 +1,116 @@
+"""History import (bulk operation) and reconciliation against the fake Shopify, and the
+operator commands that show and run them: ``imports``, ``reconcile``, ``merchant``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
+
+from integrations.shopify.simulated_payloads import graphql_order
+from integrations.shopify.simulator import FakeShopify
+from plugin_server.db import unit_of_work
+from plugin_server.loyalty.program import ensure_settings, get_merchant
+from plugin_server.models import ImportRun, Order, utcnow
+from tests.conftest import make_app
+from tests.support.builders import customer, line, order
+from tests.support.shopify import SHOP, ShopifyStore, fake_shopify, shopify_overrides
+
+__all__ = ["fake_shopify"]
+
+
+@pytest.fixture
+def store(tmp_path: Path, httpserver: HTTPServer,
+          fake_shopify: FakeShopify) -> Iterator[ShopifyStore]:
+    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", **shopify_overrides(httpserver))
+    yield ShopifyStore(app=app, client=app.test_client(), fake=fake_shopify)
+    app.extensions["loyalty"].database.dispose()
+
+
+def cli(store: ShopifyStore, *args: str) -> Any:
+    with store.app.app_context():
+        return store.app.test_cli_runner().invoke(args=list(args))
+
+
+def past_order(order_id: str, amount: str, customer_id: str, days_ago: int = 10):
+    placed = utcnow() - timedelta(days=days_ago)
+    return order(order_id, line("1", amount), who=customer(customer_id, f"{customer_id}@ex.com"),
+                 created_at=placed, updated_at=placed, currency="EUR")
+
+
+def test_history_import_records_past_orders_without_points(store: ShopifyStore) -> None:
+    store.fake.orders = [graphql_order(past_order(str(4000 + i), "25.00", f"80{i % 2}"))
+                         for i in range(5)]
+    store.fake.orders.append({"id": "gid://shopify/Order/4999", "name": "#broken"})
+    merchant_id = store.install()
+    with unit_of_work(store.runtime.database) as session:
+        run = session.execute(select(ImportRun)).scalar_one()
+        assert (run.state, run.processed, run.failed, run.award_points) == (
+            "completed", 5, 1, False)
+        assert session.execute(select(func.count(Order.id)).where(
+            Order.merchant_id == merchant_id)).scalar_one() == 5
+    assert store.proxy("GET", "/api/me", "800").json["balance"] == 0
+    # The bulk query asked only for orders placed before the install.
+    bulk = next(data for kind, _shop, data in store.fake.requests
+                if kind == "graphql" and "bulkOperationRunQuery" in data["query"])
+    assert "created_at:<" in json.dumps(bulk["variables"])
+
+    shown = cli(store, "imports", SHOP, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)[0] | {"started_at": None, "finished_at": None} == {
+        "id": run.id, "merchant": merchant_id, "kind": "history", "state": "completed",
+        "award_points": False, "total": 6, "processed": 5, "failed": 1, "percent": 100,
+        "error": "", "started_at": None, "finished_at": None}
+
+
+def test_merchant_may_choose_to_award_past_orders(store: ShopifyStore) -> None:
+    store.fake.orders = [graphql_order(past_order("4100", "40.00", "810"))]
+    merchant_id = store.install()
+    assert store.proxy("GET", "/api/me", "810").json["balance"] == 0
+    with unit_of_work(store.runtime.database) as session:
+        ensure_settings(session, get_merchant(session, merchant_id)).award_past_orders = True
+    started = cli(store, "imports", SHOP, "--start", "--json")
+    assert started.exit_code == 0, started.output
+    assert [row["state"] for row in json.loads(started.output)] == ["completed", "completed"]
+    assert store.proxy("GET", "/api/me", "810").json["balance"] == 40
+
+
+def test_reconcile_heals_a_missed_delivery(store: ShopifyStore) -> None:
+    store.install()
+    now = utcnow()
+    missed = replace(past_order("4200", "55.00", "820"), created_at=now, updated_at=now,
+                     paid=True)
+    store.fake.orders = [graphql_order(missed)]
+    first = cli(store, "reconcile", SHOP, "--json")
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.output)["reconciled"][0]
+    assert (report["merchant"], report["seen"], report["healed"]) == (SHOP, 1, 1)
+    assert store.proxy("GET", "/api/me", "820").json["balance"] == 55
+    again = json.loads(cli(store, "reconcile", "--json").output)["reconciled"][0]
+    assert (again["seen"], again["healed"]) == (1, 0)
+    # The search asked for orders changed since the checkpoint.
+    page = [data for kind, _shop, data in store.fake.requests
+            if kind == "graphql" and "orders(" in data["query"]][-1]
+    assert page["variables"]["search"].startswith("updated_at:>=")
+
+
+def test_merchant_command_and_failures(store: ShopifyStore) -> None:
+    merchant_id = store.install()
+    shown = cli(store, "merchant", SHOP, "--json")
+    assert shown.exit_code == 0, shown.output
+    details = json.loads(shown.output)
+    assert details["id"] == merchant_id and details["platform"] == "shopify"
+    assert details["status"] == "active" and details["connected"] is True
+    assert details["currency"] == "EUR" and details["installed_at"]
+    unknown = cli(store, "merchant", "nowhere.myshopify.com", "--json")
+    assert unknown.exit_code == 1 and "no merchant" in unknown.output
+    store.webhook("app/uninstalled", {"id": 1})
+    broken = cli(store, "reconcile", str(merchant_id))
+    assert broken.exit_code == 1 and "install" in broken.output
