@@ -33,6 +33,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["loyalty"] = runtime
     logging.basicConfig(level=logging.INFO if settings.LOYALTY_ENV != "test" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per outbound request is noise; failures are logged where they are handled.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     from .web import register_web
 

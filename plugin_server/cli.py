@@ -151,26 +151,41 @@ def member(merchant: str, customer: str, as_json: bool) -> None:
                    f"{entry['points'] + entry['pending_points']:>+7}  {entry['reason']}")
 
 
-@click.command("demo", help="Run the embedded demo: seed a demo store, serve it on "
-                            "http://127.0.0.1:5000; with --orders, push simulated orders.")
+@click.command("demo", help="Run the embedded demo: a Shopify store played on this machine, "
+                            "served on http://127.0.0.1:5000; with --orders, push simulated "
+                            "orders as signed webhooks and exit.")
 @click.option("--orders", "order_count", type=click.IntRange(0, 1_000_000), default=0,
-              help="Push this many simulated orders through the inbox, then exit.")
+              help="Push this many simulated orders through the webhook route, then exit.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 def demo(order_count: int, host: str, port: int) -> None:
-    from .demo import OrderSimulator, next_order_prefix, seed_demo_history, seed_demo_merchant
+    from .demo import (
+        OrderSimulator,
+        next_order_prefix,
+        open_demo_store,
+        seed_demo_history,
+    )
+    from .demo_shopify import DemoShopify
+    from .web.demo_store import register_demo_store
 
     runtime = _runtime()
+    if runtime.settings.is_production:
+        _fail("the demo plays a fake Shopify and is refused in production")
     upgrade(runtime.database)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    shopify = DemoShopify(app)
+    shopify.start()
+    register_demo_store(app, shopify)
+    # Serving: this run's stand-in Shopify must know the token, so install again. Pushing
+    # orders only: keep the token a running demo server holds.
+    merchant_id = open_demo_store(shopify, reinstall=not order_count)
     with unit_of_work(runtime.database) as session:
-        merchant = seed_demo_merchant(session)
-        merchant_id = merchant.id
         first_run = _count_orders(session, merchant_id) == 0
     if first_run:
         click.echo("seeding demo members and their history ...", err=True)
-        seed_demo_history(runtime, merchant_id)
+        seed_demo_history(shopify, merchant_id)
     if order_count:
-        _push_with_progress(runtime, merchant_id, order_count,
+        _push_with_progress(shopify, order_count,
                             OrderSimulator(seed=int(time.time()), shoppers=400),
                             next_order_prefix())
         click.echo("done. Check the ledger with: loyalty check-ledger")
@@ -204,8 +219,7 @@ def _count_orders(session: Any, merchant_id: int) -> int:
                                .where(Order.merchant_id == merchant_id)).scalar_one())
 
 
-def _push_with_progress(runtime: Runtime, merchant_id: int, count: int, simulator: Any,
-                        prefix: str) -> None:
+def _push_with_progress(shopify: Any, count: int, simulator: Any, prefix: str) -> None:
     from tqdm import tqdm
 
     from .demo import push_orders
@@ -218,10 +232,8 @@ def _push_with_progress(runtime: Runtime, merchant_id: int, count: int, simulato
                     bar.update(1)
                 yield delivery
 
-        push_orders(runtime, merchant_id, counted())
-        runtime.jobs.drain()
-
-
+        push_orders(shopify, counted())
+        shopify.runtime.jobs.drain()
 
 
 COMMANDS = [db_group, check_ledger, events, sweep_command, merchants, member, demo, run,

@@ -1,9 +1,8 @@
-"""The embedded demo: a demo merchant with a sensible program, and simulated orders that go
-through the same inbox and jobs a platform's webhooks use."""
+"""The embedded demo: a Shopify shop (played by ``demo_shopify``) with a sensible program, and
+simulated orders that arrive as signed webhooks and go through the same inbox and jobs."""
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Iterator
@@ -11,17 +10,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from .loyalty.adjustments import adjust_points
-from .loyalty.inbox import store_delivery
-from .loyalty.merchants import create_merchant
-from .loyalty.redeem import redeem_reward
-from .models import Member, Merchant, Reward, Tier
-from .runtime import Runtime
+from integrations.canonical import parse_order
 
-DEMO_SHOP = "demo-store.example"
+from .db import unit_of_work
+from .demo_shopify import DEMO_SHOPIFY_SHOP, DemoShopify
+from .loyalty.adjustments import adjust_points
+from .loyalty.program import ensure_settings
+from .models import Member, Merchant, Reward, Tier
+
+DEMO_SHOP = DEMO_SHOPIFY_SHOP
 DEMO_HISTORY_ORDERS = 90
 FIRST_NAMES = ["Aiko", "Minh", "Ravi", "Ana", "Lucas", "Sofia", "Hana", "Omar", "Lea", "Jon",
                "Mei", "Arjun", "Nare", "Chloe", "Mateo", "Yuki", "Linh", "Karim", "Eva", "Noah"]
@@ -37,18 +37,22 @@ PRODUCTS = [("tea-sencha", "Sencha green tea", "14.00", ["tea"]),
 
 def find_demo_merchant(session: Session) -> Merchant | None:
     return session.execute(
-        select(Merchant).where(Merchant.platform == "demo", Merchant.shop == DEMO_SHOP)
+        select(Merchant).where(Merchant.platform == "shopify", Merchant.shop == DEMO_SHOP)
     ).scalar_one_or_none()
 
 
-def seed_demo_merchant(session: Session) -> Merchant:
-    """The demo merchant with 1 point per dollar, Bronze/Silver/Gold and three rewards."""
-    existing = find_demo_merchant(session)
-    if existing is not None:
-        return existing
-    merchant = create_merchant(session, "demo", DEMO_SHOP, name="Demo Tea House",
-                               currency="USD")
-    merchant.settings.program_name = "Tea Leaves"
+def seed_demo_program(session: Session, merchant: Merchant) -> None:
+    """The demo program: 1 point per dollar, Bronze/Silver/Gold and three rewards. Set once,
+    on the first install; the merchant's later changes stay."""
+    has_tiers = session.execute(
+        select(Tier.id).where(Tier.merchant_id == merchant.id).limit(1)).first()
+    if has_tiers is not None:
+        return
+    settings = ensure_settings(session, merchant)
+    settings.program_name = "Tea Leaves"
+    # The demo's history is dated before the install: let it earn.
+    settings.award_past_orders = True
+    session.execute(delete(Reward).where(Reward.merchant_id == merchant.id))
     session.add_all([
         Tier(merchant_id=merchant.id, name="Bronze", threshold=Decimal(0)),
         Tier(merchant_id=merchant.id, name="Silver", threshold=Decimal(300),
@@ -65,7 +69,23 @@ def seed_demo_merchant(session: Session) -> Merchant:
                points_cost=300, value=Decimal(0), expires_days=30),
     ])
     session.flush()
-    return merchant
+
+
+def open_demo_store(shopify: DemoShopify, *, reinstall: bool) -> int:
+    """The demo shop with the app installed (through the real install routes) and the demo
+    program; returns the merchant id. ``reinstall`` gets a token from this run's stand-in."""
+    runtime = shopify.runtime
+    with unit_of_work(runtime.database) as session:
+        merchant = find_demo_merchant(session)
+        installed = merchant is not None and merchant.status == "active"
+    if reinstall or not installed:
+        shopify.install()
+        runtime.jobs.drain()
+    with unit_of_work(runtime.database) as session:
+        merchant = find_demo_merchant(session)
+        assert merchant is not None
+        seed_demo_program(session, merchant)
+        return merchant.id
 
 
 class OrderSimulator:
@@ -124,42 +144,41 @@ class OrderSimulator:
                     **order, "updated_at": later, "cancelled": True}
 
 
-def push_orders(runtime: Runtime, merchant_id: int,
+def push_orders(shopify: DemoShopify,
                 deliveries: Iterator[tuple[str, str, dict[str, Any]]]) -> int:
-    """Store each delivery in the inbox and enqueue its processing, as a webhook would."""
-    stored = 0
+    """Send each delivery as Shopify would: a signed POST /webhooks/shopify."""
+    sent = 0
     for topic, event_id, body in deliveries:
-        with runtime.database.session() as session, session.begin():
-            row = store_delivery(session, merchant_id, "demo", topic, event_id,
-                                 json.dumps(body).encode(), {"X-Demo-Topic": topic})
-            if row is not None:
-                runtime.jobs.enqueue_after_commit(session, "process_inbox_event", row)
-                stored += 1
-    return stored
+        if shopify.deliver_order(topic, parse_order(body), event_id) == 200:
+            sent += 1
+    return sent
 
 
-def seed_demo_history(runtime: Runtime, merchant_id: int) -> None:
-    """A few months of orders from 40 shoppers, some redemptions and a goodwill adjustment,
-    all through the real pipeline."""
+def seed_demo_history(shopify: DemoShopify, merchant_id: int) -> None:
+    """A few months of orders from 40 shoppers, some redemptions through the storefront API
+    and a goodwill adjustment, all through the real pipeline."""
+    runtime = shopify.runtime
     history = OrderSimulator(seed=1, shoppers=40).orders(DEMO_HISTORY_ORDERS, "S-")
-    push_orders(runtime, merchant_id, history)
+    push_orders(shopify, history)
     runtime.jobs.drain()
     with runtime.database.session() as session:
         reward = session.execute(
             select(Reward).where(Reward.merchant_id == merchant_id, Reward.points_cost == 500)
         ).scalar_one()
         richest = session.execute(
-            select(Member.id).where(Member.merchant_id == merchant_id)
+            select(Member).where(Member.merchant_id == merchant_id,
+                                 Member.customer_id.is_not(None))
             .order_by(Member.balance.desc()).limit(4)
         ).scalars().all()
         reward_id = reward.id
-    issuer = runtime.code_issuers["demo"]
-    for member_id in richest[:3]:
-        redeem_reward(runtime.database, merchant_id, member_id, reward_id,
-                      f"demo-seed-{member_id}", issuer)
+        shoppers = [(member.id, member.customer_id) for member in richest]
+    for member_id, customer_id in shoppers[:3]:
+        shopify.storefront("POST", "/api/redeem", customer_id, {"reward_id": reward_id},
+                           {"Idempotency-Key": f"demo-seed-{member_id}"})
     with runtime.database.session() as session, session.begin():
-        adjust_points(session, merchant_id, richest[-1], 100, reason="sorry for the late parcel",
-                      actor="demo merchant", reference="demo-seed-goodwill")
+        adjust_points(session, merchant_id, shoppers[-1][0], 100,
+                      reason="sorry for the late parcel", actor="demo merchant",
+                      reference="demo-seed-goodwill")
 
 
 def next_order_prefix() -> str:

@@ -104,7 +104,7 @@ def test_merchants_json(demo_database: Path) -> None:
     result = loyalty(demo_database, "merchants", "--json")
     assert result.code == 0, result.err
     (merchant,) = result.json()
-    assert merchant == {"id": 1, "platform": "demo", "shop": DEMO_SHOP, "status": "active"}
+    assert merchant == {"id": 1, "platform": "shopify", "shop": DEMO_SHOP, "status": "active"}
 
 
 def test_corrupted_balance_fails_check_ledger(database: Path) -> None:

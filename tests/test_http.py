@@ -12,7 +12,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
 from plugin_server.db import unit_of_work
-from plugin_server.demo import OrderSimulator, push_orders, seed_demo_merchant
+from plugin_server.demo import OrderSimulator, open_demo_store, push_orders
+from plugin_server.demo_shopify import DemoShopify
 from plugin_server.models import Member, Merchant, Order
 from plugin_server.runtime import Runtime
 
@@ -72,10 +73,23 @@ def test_landing_page_without_a_demo_merchant(app: Flask, tmp_path: Path) -> Non
     assert str(tmp_path) not in page  # the database location is not shown
 
 
-def test_landing_page_shows_the_demo_program(app: Flask, runtime: Runtime) -> None:
-    with unit_of_work(runtime.database) as session:
-        merchant_id = seed_demo_merchant(session).id
-    stored = push_orders(runtime, merchant_id, OrderSimulator(seed=3).orders(12, "T-"))
+@pytest.fixture
+def demo_store(app: Flask) -> Any:
+    """The demo's Shopify stand-in, the demo shop installed through the real routes."""
+    from plugin_server.web.demo_store import register_demo_store
+
+    shopify = DemoShopify(app)
+    shopify.start()
+    register_demo_store(app, shopify)
+    merchant_id = open_demo_store(shopify, reinstall=True)
+    yield shopify, merchant_id
+    shopify.stop()
+
+
+def test_landing_page_shows_the_demo_program(app: Flask, runtime: Runtime,
+                                             demo_store: Any) -> None:
+    shopify, merchant_id = demo_store
+    stored = push_orders(shopify, OrderSimulator(seed=3).orders(12, "T-"))
     assert stored >= 12
     with unit_of_work(runtime.database) as session:
         orders = session.query(Order).filter_by(merchant_id=merchant_id).count()
@@ -91,19 +105,23 @@ def test_landing_page_shows_the_demo_program(app: Flask, runtime: Runtime) -> No
     assert re.search(rf"<b>{members}</b><span>members</span>", page)
     assert "Members by tier" in page and "Bronze" in page
     assert "Latest ledger entries" in page and "order #T-" in page
+    # The storefront section reached the API through an App Proxy-signed request.
+    assert "Storefront, as a shopper sees it" in page and "Free shipping" in page
 
 
-def test_landing_page_escapes_merchant_text(app: Flask, runtime: Runtime) -> None:
+def test_landing_page_escapes_merchant_text(app: Flask, runtime: Runtime,
+                                            demo_store: Any) -> None:
+    shopify, merchant_id = demo_store
     with unit_of_work(runtime.database) as session:
-        merchant = seed_demo_merchant(session)
+        merchant = session.get(Merchant, merchant_id)
+        assert merchant is not None
         merchant.name = '<script>alert("owned")</script>'
-        merchant_id = merchant.id
-    evil = {"order_id": "1", "created_at": "2026-01-05T12:00:00Z",
-            "updated_at": "2026-01-05T12:00:00Z", "currency": "USD", "total": "20",
+    evil = {"order_id": "1", "created_at": "2026-11-20T12:00:00Z",
+            "updated_at": "2026-11-20T12:00:00Z", "currency": "USD", "total": "20",
             "paid": True, "customer": {"customer_id": "9", "email": "x@example.com",
                                        "first_name": "<img src=x onerror=alert(1)>"},
             "line_items": [{"line_id": "1", "quantity": 1, "unit_price": "20"}]}
-    push_orders(runtime, merchant_id, iter([("orders/paid", "e1", evil)]))
+    assert push_orders(shopify, iter([("orders/paid", "e1", evil)])) == 1
     page = app.test_client().get("/").get_data(as_text=True)
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert" in page

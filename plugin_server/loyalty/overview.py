@@ -69,6 +69,7 @@ def program_overview(session: Session, merchant_id: int) -> ProgramOverview:
         tiers=[(tier_names.get(tier_id, "No tier") if tier_id else "No tier", int(count))
                for tier_id, count in tier_counts],
         top_members=[{"name": m.display_name, "email": m.email, "balance": m.balance,
+                      "customer_id": m.customer_id,
                       "pending": m.pending, "tier": tier_names.get(m.tier_id, "")
                       if m.tier_id else ""} for m in top],
         recent=[{"member": m.display_name, "kind": e.kind, "points": e.points,

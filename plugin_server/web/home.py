@@ -7,6 +7,7 @@ from flask import Blueprint, render_template
 from plugin_server.demo import find_demo_merchant
 from plugin_server.loyalty.overview import program_overview
 
+from .demo_store import storefront_view
 from .session import db_session, runtime
 
 home = Blueprint("home", __name__)
@@ -19,4 +20,5 @@ def index() -> str:
     # Shoppers' names are shown: only for the demo store, never on a production server.
     demo = None if settings.is_production else find_demo_merchant(session)
     overview = program_overview(session, demo.id) if demo else None
-    return render_template("home.html", demo=demo, overview=overview, settings=settings)
+    return render_template("home.html", demo=demo, overview=overview, settings=settings,
+                           storefront=storefront_view() if demo else None)

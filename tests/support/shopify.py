@@ -99,3 +99,97 @@ class ShopifyStore:
     def proxy(self, method: str, path: str, customer: str | None, **kwargs: Any) -> Any:
         query = proxy_query(self.shop, customer, self.secret)
         return self.client.open(f"/proxy{path}?{query}", method=method, **kwargs)
+
+
+# -- helpers for the install, webhook, proxy, privacy and token tests ---------------------------
+
+
+def second_store(store: ShopifyStore, shop: str, **details: str) -> ShopifyStore:
+    """Another shop in the same fake Shopify, installed on the same app (its own client)."""
+    store.fake.add_shop(shop, **details)
+    other = ShopifyStore(app=store.app, client=store.app.test_client(), fake=store.fake,
+                         shop=shop, secret=store.secret)
+    install_directly(other)
+    return other
+
+
+def token_grants(fake: FakeShopify, grant_type: str | None = None) -> list[dict[str, Any]]:
+    """The bodies of the token requests the fake received (all, or one grant type)."""
+    return [data for kind, _shop, data in list(fake.requests) if kind == "token"
+            and (grant_type is None or data.get("grant_type") == grant_type)]
+
+
+def stored_token(store: ShopifyStore, merchant_id: int | None = None) -> Any:
+    """The merchant's Admin API token as stored (decrypted)."""
+    from integrations.shopify.oauth import ShopToken
+    from plugin_server.db import unit_of_work
+    from plugin_server.loyalty.merchants import read_credentials
+    from plugin_server.models import Merchant
+
+    with unit_of_work(store.runtime.database) as session:
+        merchant = session.get(Merchant, merchant_id or store.merchant_id)
+        assert merchant is not None
+        values = read_credentials(merchant, store.runtime.settings.ENCRYPTION_KEY)
+        return ShopToken.from_dict(values["token"])
+
+
+def rewrite_token(store: ShopifyStore, merchant_id: int | None = None, **changes: Any) -> Any:
+    """Store the merchant's token with some fields changed (e.g. ``expires_at``)."""
+    from dataclasses import replace
+
+    from plugin_server.db import unit_of_work
+    from plugin_server.models import Merchant
+    from plugin_server.shopify.install import save_token
+
+    token = replace(stored_token(store, merchant_id), **changes)
+    with unit_of_work(store.runtime.database) as session:
+        merchant = session.get(Merchant, merchant_id or store.merchant_id)
+        assert merchant is not None
+        save_token(merchant, store.runtime.settings.ENCRYPTION_KEY, token)
+    return token
+
+
+def merchant_rows(store: ShopifyStore, merchant_id: int | None = None) -> dict[str, int]:
+    """How many rows each table holding ``merchant_id`` has for the merchant."""
+    from sqlalchemy import func, select
+
+    from plugin_server.db import unit_of_work
+    from plugin_server.models import Base
+
+    wanted = merchant_id or store.merchant_id
+    with unit_of_work(store.runtime.database) as session:
+        return {table.name: int(session.execute(
+            select(func.count()).select_from(table).where(table.c.merchant_id == wanted)
+        ).scalar_one()) for table in Base.metadata.sorted_tables if "merchant_id" in table.c}
+
+
+def install_directly(store: ShopifyStore, *, currency: str = "EUR",
+                     expires_in: int = 3600) -> int:
+    """What a finished install leaves behind, without the OAuth round trip and the
+    after-install job: an active merchant holding a token the fake honours. Faster than
+    :meth:`ShopifyStore.install` for tests about what happens after the install."""
+    import secrets
+    from datetime import timedelta
+
+    from integrations.shopify.oauth import ShopToken
+    from plugin_server.db import unit_of_work
+    from plugin_server.models import Merchant, utcnow
+    from plugin_server.shopify.install import finish_install
+
+    access, refresh = "shpat_" + secrets.token_hex(16), "shprt_" + secrets.token_hex(16)
+    store.fake.access_tokens[access] = store.shop
+    store.fake.refresh_tokens[refresh] = store.shop
+    now = utcnow()
+    token = ShopToken(shop=store.shop, access_token=access,
+                      scope="read_orders,read_customers,write_discounts,write_app_proxy",
+                      expires_at=now + timedelta(seconds=expires_in), refresh_token=refresh,
+                      refresh_token_expires_at=now + timedelta(days=90))
+    with unit_of_work(store.runtime.database) as session:
+        installed = finish_install(session, store.shop, token,
+                                   store.runtime.settings.ENCRYPTION_KEY)
+        merchant = session.get(Merchant, installed.merchant_id)
+        assert merchant is not None
+        merchant.currency = currency
+        merchant.sync_checkpoint = merchant.installed_at
+        store.merchant_id = installed.merchant_id
+    return store.merchant_id
