@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.models import Merchant, utcnow
 from tests.conftest import make_app
 from tests.support.builders import customer, line, order, refund
-from tests.support.shopify import SHOP, ShopifyStore, fake_shopify, shopify_overrides
+from tests.support.shopify import ShopifyStore, fake_shopify, shopify_overrides
 
 __all__ = ["fake_shopify"]  # the fixture, for pytest
 
@@ -205,4 +204,15 @@ def test_another_shops_reward_is_not_found(store: ShopifyStore) -> None:
     assert answer.status_code == 404
     missing_key = store.proxy("POST", "/api/redeem", "7001", json={"reward_id": 1})
     assert missing_key.status_code == 400
-    assert SHOP in store.shop and Decimal(1) == 1
+
+
+def test_redeem_is_rate_limited_per_shopper(store: ShopifyStore) -> None:
+    store.install()
+    answers = [store.proxy("POST", "/api/redeem", "7001", json={"reward_id": 999_999},
+                           headers={"Idempotency-Key": f"k-{i}"}).status_code
+               for i in range(11)]
+    assert answers == [404] * 10 + [429]
+    # Another shopper is not slowed down by the first one.
+    other = store.proxy("POST", "/api/redeem", "7002", json={"reward_id": 999_999},
+                        headers={"Idempotency-Key": "k-other"})
+    assert other.status_code == 404

@@ -11,13 +11,19 @@ from plugin_server.loyalty.members import member_for_customer
 from plugin_server.loyalty.redeem import redeem_reward
 
 from .errors import error_response
+from .rate_limit import limiter
 from .session import runtime
 
 MAX_KEY_LENGTH = 200
+# A shopper redeems a few times a day; more than this a minute is a script.
+REDEEMS_PER_MINUTE = 10
 
 
 def redeem_for_customer(merchant_id: int, platform: str,
                         customer_id: str) -> tuple[Response, int]:
+    if not limiter("redeem", REDEEMS_PER_MINUTE).allow((merchant_id, customer_id)):
+        return error_response("rate_limited", f"at most {REDEEMS_PER_MINUTE} redemptions a "
+                              "minute; try again shortly", 429)
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         return error_response("idempotency_key_required",
