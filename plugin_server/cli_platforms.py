@@ -15,7 +15,7 @@ from integrations.shopify.order_queries import BulkOperationError
 from .db import unit_of_work
 from .loyalty.errors import LoyaltyError
 from .loyalty.merchants import merchant_summary, resolve_merchant
-from .models import ImportRun, Member, Merchant, Order
+from .models import DataRequest, ImportRun, Member, Merchant, Order
 from .runtime import Runtime
 from .shopify.tokens import NotConnected
 
@@ -171,4 +171,32 @@ def imports(reference: str | None, run_now: bool, start: bool, as_json: bool) ->
                    + (f"  ({row['error']})" if row["error"] else ""))
 
 
-PLATFORM_COMMANDS = [merchant, reconcile, imports]
+@click.command("data-requests", help="Shoppers' data gathered for privacy requests "
+                                     "(customers/data_request), for the merchant to hand over.")
+@click.argument("reference", metavar="MERCHANT")
+@click.option("--json", "as_json", is_flag=True)
+def data_requests(reference: str, as_json: bool) -> None:
+    with unit_of_work(_runtime().database) as session:
+        try:
+            merchant_id = resolve_merchant(session, reference).id
+        except LoyaltyError as error:
+            raise click.ClickException(str(error)) from error
+        rows = [{"id": request.id, "request_id": request.platform_request_id,
+                 "customer_id": request.customer_id, "email": request.email,
+                 "created_at": _iso(request.created_at), "data": json.loads(request.payload)}
+                for request in session.execute(
+                    select(DataRequest).where(DataRequest.merchant_id == merchant_id)
+                    .order_by(DataRequest.id.desc())).scalars()]
+    if as_json:
+        _emit(rows)
+        return
+    if not rows:
+        click.echo("no data requests")
+    for row in rows:
+        members = row["data"]["members"]
+        click.echo(f"#{row['id']} {row['created_at']} customer {row['customer_id']} "
+                   f"{row['email'] or ''}: {len(members)} member record(s), "
+                   f"{len(row['data']['orders'])} order(s); --json prints the data")
+
+
+PLATFORM_COMMANDS = [merchant, reconcile, imports, data_requests]

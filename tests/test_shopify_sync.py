@@ -114,3 +114,24 @@ def test_merchant_command_and_failures(store: ShopifyStore) -> None:
     store.webhook("app/uninstalled", {"id": 1})
     broken = cli(store, "reconcile", str(merchant_id))
     assert broken.exit_code == 1 and "install" in broken.output
+
+
+def test_data_request_is_handed_to_the_merchant_as_json(store: ShopifyStore) -> None:
+    store.install()
+    now = utcnow()
+    bought = replace(past_order("4300", "12.00", "830"), created_at=now, updated_at=now)
+    from integrations.shopify.simulated_payloads import rest_order
+    from tests.support.fixtures import shopify_webhook
+
+    store.webhook("orders/paid", rest_order(bought))
+    request = shopify_webhook("customers/data_request")
+    request["customer"] = {"id": 830, "email": "830@ex.com", "phone": None}
+    request["orders_requested"] = [4300]
+    assert store.webhook("customers/data_request", request).status_code == 200
+    shown = cli(store, "data-requests", SHOP, "--json")
+    assert shown.exit_code == 0, shown.output
+    (row,) = json.loads(shown.output)
+    assert row["customer_id"] == "830" and row["email"] == "830@ex.com"
+    assert row["data"]["members"][0]["balance"] == 12
+    assert row["data"]["members"][0]["ledger"][0]["kind"] == "award"
+    assert row["data"]["orders"][0]["order_id"] == "4300"
