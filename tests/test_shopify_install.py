@@ -11,9 +11,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
+from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
+from werkzeug.test import TestResponse
 
 from integrations.shopify.simulator import FakeShopify, install_query
 from plugin_server.db import unit_of_work
@@ -43,7 +45,7 @@ def store(tmp_path: Path, httpserver: HTTPServer,
     app.extensions["loyalty"].database.dispose()
 
 
-def _refused(answer, fake: FakeShopify, label: str = "") -> str:  # type: ignore[no-untyped-def]
+def _refused(answer: TestResponse, fake: FakeShopify, label: str = "") -> str:
     """A 400 page, no redirect, no cookie, and Shopify never heard of it."""
     text = answer.get_data(as_text=True)
     assert answer.status_code == 400, (label, text)
@@ -65,7 +67,7 @@ def _merchants(store: ShopifyStore) -> int:
         return int(session.execute(select(func.count()).select_from(Merchant)).scalar_one())
 
 
-def _start(store: ShopifyStore, client=None, shop: str = SHOP) -> str:  # type: ignore[no-untyped-def]
+def _start(store: ShopifyStore, client: FlaskClient | None = None, shop: str = SHOP) -> str:
     """GET /shopify/install as Shopify sends it; the ``state`` of the authorize redirect."""
     client = client or store.client
     started = client.get("/shopify/install?" + urlencode(install_query(shop, API_SECRET)))
@@ -73,8 +75,9 @@ def _start(store: ShopifyStore, client=None, shop: str = SHOP) -> str:  # type: 
     return parse_qs(urlparse(started.headers["Location"]).query)["state"][0]
 
 
-def _callback(store: ShopifyStore, state: str, client=None, shop: str = SHOP,  # type: ignore[no-untyped-def]
-              code: str = "code-1", secret: str = API_SECRET, **extra: str):
+def _callback(store: ShopifyStore, state: str, client: FlaskClient | None = None,
+              shop: str = SHOP, code: str = "code-1", secret: str = API_SECRET,
+              **extra: str) -> TestResponse:
     client = client or store.client
     query = install_query(shop, secret, code=code, state=state, **extra)
     return client.get("/shopify/callback?" + urlencode(query))

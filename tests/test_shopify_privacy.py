@@ -308,3 +308,16 @@ def test_a_reinstall_after_shop_redact_starts_a_fresh_program(store: ShopifyStor
     assert store.proxy("GET", "/api/me", ANA["id"]).json["balance"] == 40
     with unit_of_work(store.runtime.database) as session:
         assert ledger_differences(session) == []
+
+
+def test_a_short_customer_id_marks_only_where_a_customer_id_goes() -> None:
+    from plugin_server.loyalty.privacy import _needles
+
+    pattern = _needles("1", set())
+    assert pattern is not None
+    others = [b'{"id": 5, "line_items": [{"id": 1, "quantity": 1}], "customer": {"id": 2}}',
+              b'{"id": 10, "customer": {"id": 11}}', b'{"customer_id": 12}']
+    assert not any(pattern.search(body) for body in others)
+    mine = [b'{"id": 5, "customer": {"id": 1, "email": null}}', b'{"id": 1, "email": null}',
+            b'{"address": {"customer_id": "1"}}']
+    assert all(pattern.search(body) for body in mine)

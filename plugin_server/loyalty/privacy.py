@@ -33,6 +33,8 @@ from plugin_server.models import (
 from .members import normalise_email
 
 SCAN_BATCH = 500
+# Requests to erase a shopper: once carried out, their own bodies must not keep the data.
+ERASURE_TOPICS = ("customers/redact",)
 
 
 def _members(session: Session, merchant_id: int, customer_id: str | None,
@@ -129,22 +131,29 @@ def record_data_request(session: Session, merchant_id: int, request_id: str,
 
 
 def _needles(customer_id: str | None, emails: set[str]) -> re.Pattern[bytes] | None:
+    """What marks a stored body as the shopper's: their email anywhere, or their customer id
+    where a customer id goes (an order's customer, a ``customer_id`` field, the top-level id
+    of a customer delivery), never a bare number that may be another object's id."""
     parts = [re.escape(email.encode()) for email in emails if email]
     if customer_id:
-        parts.append(rb"(?<![0-9])" + re.escape(customer_id.encode()) + rb"(?![0-9])")
+        number = re.escape(customer_id.encode()) + rb'"?(?![0-9A-Za-z])'
+        parts += [rb'"customer"\s*:\s*\{\s*"id"\s*:\s*"?' + number,
+                  rb'"customer_id"\s*:\s*"?' + number,
+                  rb'\A\s*\{\s*"id"\s*:\s*"?' + number]
     return re.compile(b"|".join(parts), re.IGNORECASE) if parts else None
 
 
 def _scrub_deliveries(session: Session, merchant_id: int, pattern: re.Pattern[bytes]) -> int:
-    """Blank the stored bodies of finished deliveries that mention the shopper. Deliveries
-    still waiting are left to be processed first (their effect is needed)."""
+    """Blank the stored bodies of finished deliveries that mention the shopper, and of the
+    erasure request itself. Other deliveries still waiting are left to be processed first
+    (their effect is needed)."""
     scrubbed = 0
     last_id = 0
     while True:
         rows = session.execute(
             select(InboxEvent.id, InboxEvent.payload)
             .where(InboxEvent.merchant_id == merchant_id, InboxEvent.id > last_id,
-                   InboxEvent.state != "received")
+                   or_(InboxEvent.state != "received", InboxEvent.topic.in_(ERASURE_TOPICS)))
             .order_by(InboxEvent.id).limit(SCAN_BATCH)).all()
         if not rows:
             return scrubbed

@@ -31,7 +31,7 @@ def redeem_for_customer(merchant_id: int, platform: str,
                               "characters, new for each redemption", 400)
     data = request.get_json(silent=True)
     reward_id = data.get("reward_id") if isinstance(data, dict) else None
-    if isinstance(reward_id, str) and reward_id.isdigit():
+    if isinstance(reward_id, str) and reward_id.isascii() and reward_id.isdigit():
         reward_id = int(reward_id)
     if isinstance(reward_id, bool) or not isinstance(reward_id, int) or not (
             0 < reward_id < 2**63):
