@@ -77,8 +77,8 @@ def access_token(runtime: Runtime, merchant_id: int) -> ShopToken:
             _, now_stored, now_token = _stored(runtime, merchant_id)
             if now_stored != stored and now_token is not None:
                 return now_token  # another process refreshed first with the same pair
-            raise NotConnected(f"{shop}: the refresh token was refused ({error}); "
-                               "the app must be installed again") from error
+            raise NotConnected(f"{shop}: Shopify no longer accepts the refresh token "
+                               f"({error.code}); the app must be installed again") from error
         except TokenError as error:
             raise NotConnected(f"{shop}: could not refresh the access token: {error}") from error
         if fresh is None:
