@@ -372,10 +372,15 @@ class GunicornSettings:
     worker_class: str
     timeout: int
     keepalive: int
+    # Not from the Procfile and not about serving: gunicorn >= 24 opens a control socket at a
+    # fixed path in $HOME by default; the bench's servers do without, so they never clash
+    # with another gunicorn on the machine.
+    extra: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return (f"{' '.join(self.args)}  ({self.workers} workers x {self.threads} threads, "
-                f"worker class {self.worker_class}, keep-alive {self.keepalive} s; "
+        extra = f" (+ {' '.join(self.extra)})" if self.extra else ""
+        return (f"{' '.join(self.args)}{extra}  ({self.workers} workers x {self.threads} "
+                f"threads, worker class {self.worker_class}, keep-alive {self.keepalive} s; "
                 f"from {self.source})")
 
 
@@ -431,9 +436,10 @@ def gunicorn_settings(procfile: Path = ROOT / "Procfile", workers: int | None = 
     for key, value in vars(parsed).items():
         if value is not None and key in config.settings:
             config.set(key, value)
+    extra = ("--no-control-socket",) if "control_socket_disable" in config.settings else ()
     return GunicornSettings(tuple(args), source, int(config.workers), int(config.threads),
                             str(config.worker_class_str), int(config.timeout),
-                            int(config.keepalive))
+                            int(config.keepalive), extra)
 
 
 def free_port() -> int:
@@ -462,8 +468,8 @@ class Server:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", *self.settings.args, "--bind",
-                f"127.0.0.1:{self.port}", self.app]
+        return [sys.executable, "-m", "gunicorn", *self.settings.args, *self.settings.extra,
+                "--bind", f"127.0.0.1:{self.port}", self.app]
 
     def start(self, timeout: float = 60.0) -> None:
         self.port = free_port()
@@ -629,7 +635,9 @@ class Throughput:
     closed_loop_p50_ms: float
     closed_loop_p99_ms: float
     generator_cpu_s: float
+    server_cpu_s: float
     machine_cpu_busy: float
+    others_cpu_share: float
 
     @property
     def unanswered(self) -> int:
@@ -653,21 +661,86 @@ def busy_share(before: tuple[float, float], after: tuple[float, float]) -> float
     return (after[0] - before[0]) / total if total > 0 else 0.0
 
 
+def machine_busy(seconds: float = 1.0) -> float:
+    """The share of the machine's CPU time that was busy over ``seconds``."""
+    before = cpu_times()
+    time.sleep(seconds)
+    return busy_share(before, cpu_times())
+
+
+def wait_for_idle(limit: float, threshold: float = 0.15) -> tuple[float, float]:
+    """Wait up to ``limit`` s for the machine to be idle: (busy share, seconds waited)."""
+    started = time.perf_counter()
+    busy = machine_busy()
+    while busy > threshold and time.perf_counter() - started < limit:
+        busy = machine_busy(2.0)
+    return busy, time.perf_counter() - started
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
+def tree_cpu(pid: int | None) -> float:
+    """CPU seconds of a process and its children (gunicorn's master and workers), /proc."""
+    if pid is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    generator_s: float  # the load generator (wrk, or the open-loop process)
+    server_s: float  # gunicorn, master and workers
+    machine_busy: float  # share of all the machine's CPU time that was busy
+    others: float  # share of it used by processes that are not part of this bench
+
+
+class CpuMeter:
+    """Who used the CPU while one load run went on."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.started = time.monotonic()
+        self.machine = cpu_times()
+        self.children = children_cpu()
+        self.server = tree_cpu(server_pid)
+        self.own = time.process_time()
+
+    def stop(self) -> CpuUse:
+        elapsed = time.monotonic() - self.started
+        machine = cpu_times()
+        generator = children_cpu() - self.children
+        server = tree_cpu(self.server_pid) - self.server
+        own = time.process_time() - self.own
+        busy_seconds = (machine[0] - self.machine[0]) / os.sysconf("SC_CLK_TCK")
+        capacity = elapsed * (os.cpu_count() or 1)
+        others = max(busy_seconds - generator - server - own, 0.0) / capacity if capacity else 0
+        return CpuUse(generator, server, busy_share(self.machine, machine), others)
+
+
 def run_wrk(url: str, pool: Path, *, connections: int, threads: int, seconds: int,
-            workdir: Path) -> Throughput:
+            workdir: Path, server_pid: int | None = None) -> Throughput:
     script = workdir / f"{pool.name}.lua"
     script.write_text(WRK_SCRIPT % {"pool": json.dumps(str(pool))})
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "--latency", "-s", str(script), url]
-    cpu, machine = children_cpu(), cpu_times()
+    meter = CpuMeter(server_pid)
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120,
                           check=False)
-    cpu, machine_share = children_cpu() - cpu, busy_share(machine, cpu_times())
+    cpu = meter.stop()
     line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON ")),
                 None)
     if done.returncode != 0 or line is None:
@@ -684,8 +757,9 @@ def run_wrk(url: str, pool: Path, *, connections: int, threads: int, seconds: in
         stored=total["stored"], duplicate=total["duplicate"], other_status=total["other"],
         errors={key: int(value) for key, value in data["errors"].items()},
         wraps=total["wraps"], closed_loop_p50_ms=data["p50_us"] / 1000,
-        closed_loop_p99_ms=data["p99_us"] / 1000, generator_cpu_s=cpu,
-        machine_cpu_busy=machine_share)
+        closed_loop_p99_ms=data["p99_us"] / 1000, generator_cpu_s=cpu.generator_s,
+        server_cpu_s=cpu.server_s, machine_cpu_busy=cpu.machine_busy,
+        others_cpu_share=cpu.others)
 
 
 # --------------------------------------------------------------------------- open loop (latency)
@@ -830,19 +904,21 @@ class Latency:
     retried: int
     errors: dict[str, int]
     generator_cpu_s: float
+    server_cpu_s: float
     machine_cpu_busy: float
+    others_cpu_share: float
     stored_ids: list[str] = field(default_factory=list, repr=False)
 
 
 def run_open_loop(port: int, pool: Path, *, rate: float, seconds: float,
-                  event_ids: Sequence[str] = ()) -> Latency:
+                  event_ids: Sequence[str] = (), server_pid: int | None = None) -> Latency:
     """The open-loop generator in a separate process (``--open-loop-worker``)."""
     spec = {"port": port, "pool": str(pool), "rate": rate, "seconds": seconds}
-    cpu, machine = children_cpu(), cpu_times()
+    meter = CpuMeter(server_pid)
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--open-loop-worker",
                            json.dumps(spec)], capture_output=True, text=True,
                           timeout=seconds + 180, check=False, cwd=ROOT)
-    cpu, machine_share = children_cpu() - cpu, busy_share(machine, cpu_times())
+    cpu = meter.stop()
     if done.returncode != 0:
         raise RuntimeError(f"open-loop generator failed:\n{done.stderr[-3000:]}")
     data = json.loads(done.stdout)
@@ -866,7 +942,8 @@ def run_open_loop(port: int, pool: Path, *, rate: float, seconds: float,
         connections_opened=int(counters.get("connections", 0)),
         retried=int(counters.get("retried", 0)),
         errors={key: int(value) for key, value in counters.items() if key.startswith("error")},
-        generator_cpu_s=cpu, machine_cpu_busy=machine_share, stored_ids=stored_ids)
+        generator_cpu_s=cpu.generator_s, server_cpu_s=cpu.server_s,
+        machine_cpu_busy=cpu.machine_busy, others_cpu_share=cpu.others, stored_ids=stored_ids)
 
 
 def open_loop_worker(spec_text: str) -> int:
@@ -902,18 +979,20 @@ def measure(server: Server, plan: Plan, workdir: Path, name: str, *,
             throughput_pool: Path, latency_pool: Path, warm_pool: Path | None = None,
             latency_ids: Sequence[str] = (), between: Any = None) -> Measured:
     """Warm up, then wrk for throughput, then the open loop for latency."""
+    pid = server.process.pid if server.process else None
     if warm_pool is not None and plan.warmup > 0:
         run_wrk(server.url + "/", warm_pool, connections=plan.connections,
-                threads=plan.wrk_threads, seconds=plan.warmup, workdir=workdir)
+                threads=plan.wrk_threads, seconds=plan.warmup, workdir=workdir, server_pid=pid)
         if between:
             between("warm")
     throughput = run_wrk(server.url + "/", throughput_pool, connections=plan.connections,
-                         threads=plan.wrk_threads, seconds=plan.seconds, workdir=workdir)
+                         threads=plan.wrk_threads, seconds=plan.seconds, workdir=workdir,
+                         server_pid=pid)
     if between:
         between("throughput")
     log.info("%s: %.0f req/s", name, throughput.rps)
     latency = run_open_loop(server.port, latency_pool, rate=plan.rate,
-                            seconds=plan.latency_seconds, event_ids=latency_ids)
+                            seconds=plan.latency_seconds, event_ids=latency_ids, server_pid=pid)
     if between:
         between("latency")
     return Measured(throughput, latency)
@@ -1074,6 +1153,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="at most this many pre-signed webhooks per wrk run (150000)")
     parser.add_argument("--skip-ack-only", action="store_true",
                         help="skip the information row with the processing left out")
+    parser.add_argument("--wait-idle", type=float, default=60.0,
+                        help="wait up to this many seconds for the machine to be idle (CPU "
+                             "busy under 15 %%) before starting (60; 0: do not wait)")
     parser.add_argument("--open-loop-worker", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -1104,12 +1186,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2
+    say = (lambda *_: None) if args.json else (
+        lambda text: print(text, file=sys.stderr, flush=True))
+    idle_busy, idle_waited = wait_for_idle(args.wait_idle)
+    if idle_busy > 0.15:
+        say(f"warning: the machine is {100 * idle_busy:.0f} % busy before the run; "
+            f"the figures will be low")
     wall = time.perf_counter()
     settings = gunicorn_settings(workers=args.workers, threads=args.threads)
     plan = Plan(args.connections, args.wrk_threads, args.duration, args.warmup,
                 args.latency_duration, args.rate, drain_timeout=300.0)
-    say = (lambda *_: None) if args.json else (
-        lambda text: print(text, file=sys.stderr, flush=True))
 
     with tempfile.TemporaryDirectory(prefix="loyalty-ack-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -1213,6 +1299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "bare_command": " ".join(shlex.quote(p) for p in bare.command[2:]),
                      "product_command": " ".join(shlex.quote(p) for p in product.command[2:])},
         "cpus": os.cpu_count(),
+        "machine_busy_before_run": round(idle_busy, 3),
+        "waited_for_idle_seconds": round(idle_waited, 1),
         "throughput_generator": f"{wrk_version()}, {plan.wrk_threads} thread(s), "
                                 f"{plan.connections} connections, closed loop",
         "latency_generator": "asyncio raw-socket open loop, separate process",
@@ -1241,6 +1329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pass_budgets": budgets_ok,
         "setup_seconds": round(setup_seconds, 1),
     }
+    report["max_others_cpu_share"] = round(max(
+        run["others_cpu_share"] for row in rows for side in ("bare", "product")
+        for run in (row[side]["throughput"], row[side]["latency"])), 3)
     report["pass"] = bool(budgets_ok and checks_ok)
     report["wall_seconds"] = round(time.perf_counter() - wall, 1)
     if not checks_ok and "Traceback" in product_log:
@@ -1262,7 +1353,8 @@ def print_report(report: dict[str, Any], rows: Sequence[dict[str, Any]], checks:
     print(f"gunicorn:   {settings.describe()}")
     print(f"            bare:    {report['gunicorn']['bare_command']}")
     print(f"            product: {report['gunicorn']['product_command']}")
-    print(f"machine:    {report['cpus']} CPUs; SQLite (WAL) in a temporary directory")
+    print(f"machine:    {report['cpus']} CPUs, {100 * report['machine_busy_before_run']:.0f} % "
+          f"busy just before the run; SQLite (WAL) in a temporary directory")
     print(f"throughput: {report['throughput_generator']}, {plan.seconds} s after "
           f"{plan.warmup} s warm-up; the same request bytes to the bare app (path /json)")
     print(f"latency:    {report['latency_generator']}, {plan.rate:g} req/s offered for "
@@ -1285,16 +1377,29 @@ def print_report(report: dict[str, Any], rows: Sequence[dict[str, Any]], checks:
           f" of {webhook['throughput']['stored']} stored deliveries were still waiting; "
           f"drained in {tp.get('seconds_to_drain')} s. "
           f"States now: {report['processing']['thread_mode_states']}")
+    print("\nper row (throughput run / latency run); CPU: server = gunicorn master + workers, "
+          "generator = wrk or the open-loop process,\n  others = processes outside this bench "
+          "(share of the whole machine):")
     for row in rows:
-        t, lat = row["product"]["throughput"], row["product"]["latency"]
-        bt = row["bare"]["throughput"]
-        print(f"  {row['label']}: wrk sent {t['sent']}, answered {t['ok']} x 200 "
-              f"({t['stored']} stored, {t['duplicate']} duplicate), {t['other_status']} other, "
-              f"errors {sum(t['errors'].values())}; wrk CPU {t['generator_cpu_s']:.1f} s, "
-              f"machine busy {100 * t['machine_cpu_busy']:.0f} % (bare run "
-              f"{100 * bt['machine_cpu_busy']:.0f} %); at {plan.rate:g}/s: "
-              f"{lat['ok']}/{lat['requests']} x 200, p90 {lat['p90_ms']:.2f} ms, "
-              f"max {lat['max_ms']:.2f} ms, send lag max {lat['max_send_lag_ms']:.1f} ms")
+        for side in ("bare", "product"):
+            t, lat = row[side]["throughput"], row[side]["latency"]
+            answers = (f" ({t['stored']} stored, {t['duplicate']} duplicate)"
+                       if row["label"].startswith("webhook") and side == "product" else "")
+            print(f"  {row['label']}, {side}: wrk {t['ok']} x 200{answers}, "
+                  f"{t['other_status']} other, {sum(t['errors'].values())} errors, "
+                  f"closed-loop p50/p99 {t['closed_loop_p50_ms']:.1f}/"
+                  f"{t['closed_loop_p99_ms']:.1f} ms; CPU server {t['server_cpu_s']:.1f} s, "
+                  f"generator {t['generator_cpu_s']:.1f} s, machine busy "
+                  f"{100 * t['machine_cpu_busy']:.0f} %, others {100 * t['others_cpu_share']:.0f} %"
+                  f"\n    at {plan.rate:g}/s: {lat['ok']}/{lat['requests']} x 200, p90 "
+                  f"{lat['p90_ms']:.2f} ms, max {lat['max_ms']:.2f} ms, send lag max "
+                  f"{lat['max_send_lag_ms']:.1f} ms, {lat['connections_opened']} connections; "
+                  f"CPU server {lat['server_cpu_s']:.1f} s, generator "
+                  f"{lat['generator_cpu_s']:.1f} s, others {100 * lat['others_cpu_share']:.0f} %")
+    if report["max_others_cpu_share"] > 0.05:
+        print(f"  note: other processes used up to {100 * report['max_others_cpu_share']:.0f} % "
+              f"of the machine during a measurement: the figures are disturbed; run again on an "
+              f"idle machine")
     print("\ncorrectness (inbox rows in the SQLite file vs 'stored' answers):")
     for check in checks:
         if isinstance(check, WrkCheck):

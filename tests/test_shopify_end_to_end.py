@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -25,9 +24,10 @@ __all__ = ["fake_shopify"]  # the fixture, for pytest
 
 
 @pytest.fixture
-def store(tmp_path: Path, httpserver: HTTPServer,
+def store(any_database: str, httpserver: HTTPServer,
           fake_shopify: FakeShopify) -> Iterator[ShopifyStore]:
-    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", **shopify_overrides(httpserver))
+    """The app on SQLite, then on PostgreSQL, talking to the fake Shopify."""
+    app = make_app(any_database, **shopify_overrides(httpserver))
     yield ShopifyStore(app=app, client=app.test_client(), fake=fake_shopify)
     app.extensions["loyalty"].database.dispose()
 
