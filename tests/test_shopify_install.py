@@ -5,7 +5,6 @@ refused with a 400 page before any redirect or call to Shopify (DESIGN §7, §11
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -29,20 +28,13 @@ from tests.support.shopify import (
     ShopifyStore,
     fake_shopify,
     shopify_overrides,
+    shopify_store,
     token_grants,
 )
 
-__all__ = ["fake_shopify"]  # the fixture, for pytest
+__all__ = ["fake_shopify", "shopify_store"]  # fixtures, for pytest
 
 OTHER_SHOP = "other-shop.myshopify.com"
-
-
-@pytest.fixture
-def store(tmp_path: Path, httpserver: HTTPServer,
-          fake_shopify: FakeShopify) -> Iterator[ShopifyStore]:
-    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", **shopify_overrides(httpserver))
-    yield ShopifyStore(app=app, client=app.test_client(), fake=fake_shopify)
-    app.extensions["loyalty"].database.dispose()
 
 
 def _refused(answer: TestResponse, fake: FakeShopify, label: str = "") -> str:

@@ -5,16 +5,11 @@ ledger amounts, shop/redact erases a shop that left (and only one that left) (DE
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from integrations.shopify.simulated_payloads import rest_order
-from integrations.shopify.simulator import FakeShopify
 from plugin_server.db import unit_of_work
 from plugin_server.loyalty.audit import ledger_differences
 from plugin_server.models import (
@@ -27,7 +22,6 @@ from plugin_server.models import (
     Reward,
     utcnow,
 )
-from tests.conftest import make_app
 from tests.support.builders import line, order
 from tests.support.fixtures import fixture_bytes, shopify_webhook
 from tests.support.shopify import (
@@ -36,22 +30,14 @@ from tests.support.shopify import (
     install_directly,
     merchant_rows,
     second_store,
-    shopify_overrides,
+    shopify_store,
 )
 
-__all__ = ["fake_shopify"]  # the fixture, for pytest
+__all__ = ["fake_shopify", "shopify_store"]  # fixtures, for pytest
 
 ANA = {"id": "7001", "email": "ana.privacy@example.com", "first": "Ana", "last": "Quintero"}
 BEA = {"id": "8002", "email": "bea.bystander@example.com", "first": "Bea", "last": "Okafor"}
 PHONE = "555-625-1199"  # in the published bodies
-
-
-@pytest.fixture
-def store(tmp_path: Path, httpserver: HTTPServer,
-          fake_shopify: FakeShopify) -> Iterator[ShopifyStore]:
-    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", **shopify_overrides(httpserver))
-    yield ShopifyStore(app=app, client=app.test_client(), fake=fake_shopify)
-    app.extensions["loyalty"].database.dispose()
 
 
 def _buy(store: ShopifyStore, order_id: str, amount: str, who: dict[str, str]) -> None:

@@ -4,34 +4,20 @@ operator commands that show and run them: ``imports``, ``reconcile``, ``merchant
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from integrations.shopify.simulated_payloads import graphql_order
-from integrations.shopify.simulator import FakeShopify
 from plugin_server.db import unit_of_work
 from plugin_server.loyalty.program import ensure_settings, get_merchant
 from plugin_server.models import ImportRun, Order, utcnow
-from tests.conftest import make_app
 from tests.support.builders import customer, line, order
-from tests.support.shopify import SHOP, ShopifyStore, fake_shopify, shopify_overrides
+from tests.support.shopify import SHOP, ShopifyStore, fake_shopify, shopify_store
 
-__all__ = ["fake_shopify"]
-
-
-@pytest.fixture
-def store(tmp_path: Path, httpserver: HTTPServer,
-          fake_shopify: FakeShopify) -> Iterator[ShopifyStore]:
-    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", **shopify_overrides(httpserver))
-    yield ShopifyStore(app=app, client=app.test_client(), fake=fake_shopify)
-    app.extensions["loyalty"].database.dispose()
+__all__ = ["fake_shopify", "shopify_store"]
 
 
 def cli(store: ShopifyStore, *args: str) -> Any:

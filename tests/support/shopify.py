@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -47,6 +48,17 @@ def fake_shopify(httpserver: HTTPServer) -> Iterator[FakeShopify]:
     fake.add_shop(SHOP, name="Tea House", currency="EUR", timezone="Europe/Paris")
     serve_fake(httpserver, fake)
     yield fake
+
+
+@pytest.fixture(name="store")
+def shopify_store(tmp_path: Path, httpserver: HTTPServer,
+                  fake_shopify: FakeShopify) -> Iterator[ShopifyStore]:
+    """The app on a fresh SQLite file, talking to the fake Shopify; nothing installed yet."""
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", **shopify_overrides(httpserver))
+    yield ShopifyStore(app=app, client=app.test_client(), fake=fake_shopify)
+    app.extensions["loyalty"].database.dispose()
 
 
 def shopify_overrides(httpserver: HTTPServer, **extra: object) -> dict[str, object]:
