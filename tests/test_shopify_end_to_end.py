@@ -89,7 +89,7 @@ def test_install_to_reinstall(store: ShopifyStore) -> None:
     sent = fake.discounts[-1]
     assert sent["mutation"] == "discountCodeBasicCreate"
     fields = sent["fields"]
-    assert fields["code"] == code and fields["title"] == "$5 off your order"
+    assert fields["code"] == code and fields["title"] == "€5 off your order"
     assert fields["context"] == {"customers": {"add": ["gid://shopify/Customer/7001"]}}
     assert fields["usageLimit"] == 1 and fields["appliesOncePerCustomer"] is True
     assert fields["customerGets"] == {"value": {"discountAmount": {

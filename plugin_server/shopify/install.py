@@ -20,12 +20,35 @@ from plugin_server.models import Merchant, OAuthNonce, Reward, utcnow
 STATE_LIFETIME = timedelta(minutes=10)
 STATE_BYTES = 32  # 256 random bits; Shopify asks for at least 128
 
-# What a new program offers until the merchant changes it.
+# What a new program offers until the merchant changes it ("{amount}": 5 in the shop's money).
 DEFAULT_REWARDS = (
-    ("$5 off your order", "fixed_amount", 500, Decimal(5)),
+    ("{amount} off your order", "fixed_amount", 500, Decimal(5)),
     ("10% off your order", "percentage", 1000, Decimal(10)),
     ("Free shipping", "free_shipping", 750, Decimal(0)),
 )
+CURRENCY_SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£", "JPY": "¥",
+                    "INR": "₹", "BRL": "R$", "CNY": "CN¥", "VND": "₫"}
+
+
+def money_label(amount: Decimal, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    number = f"{amount.normalize():f}"
+    return f"{symbol}{number}" if symbol else f"{number} {currency}"
+
+
+def name_default_rewards(session: Session, merchant: Merchant) -> None:
+    """Name the untouched default rewards in the shop's currency, once it is known."""
+    for template, kind, cost, value in DEFAULT_REWARDS:
+        if "{amount}" not in template:
+            continue
+        names = {template.format(amount=money_label(value, code))
+                 for code in (*CURRENCY_SYMBOLS, merchant.currency)}
+        for reward in session.execute(
+                select(Reward).where(Reward.merchant_id == merchant.id, Reward.kind == kind,
+                                     Reward.points_cost == cost, Reward.value == value)
+        ).scalars():
+            if reward.name in names:
+                reward.name = template.format(amount=money_label(value, merchant.currency))
 
 
 class InstallError(Exception):
@@ -97,7 +120,8 @@ def finish_install(session: Session, shop: str, token: ShopToken, encryption_key
         select(Reward.id).where(Reward.merchant_id == merchant.id).limit(1)
     ).first()
     if has_rewards is None:
-        for name, kind, cost, value in DEFAULT_REWARDS:
+        for template, kind, cost, value in DEFAULT_REWARDS:
+            name = template.format(amount=money_label(value, merchant.currency))
             session.add(Reward(merchant_id=merchant.id, name=name, kind=kind, points_cost=cost,
                                value=value, expires_days=90, created_at=now))
     session.flush()

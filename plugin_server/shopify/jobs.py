@@ -33,6 +33,7 @@ from plugin_server.loyalty.program import ensure_settings, get_merchant
 from plugin_server.loyalty.rules import RuleError
 from plugin_server.models import ImportRun, Merchant, utcnow
 
+from .install import name_default_rewards
 from .settings import WEBHOOK_PATH, app_url, shopify_config
 from .tokens import NotConnected, admin_client
 
@@ -60,6 +61,7 @@ def after_install(runtime: Runtime, merchant_id: int) -> None:
         merchant.currency = info.currency or merchant.currency
         merchant.timezone = info.iana_timezone or merchant.timezone
         merchant.sync_checkpoint = merchant.sync_checkpoint or merchant.installed_at
+        name_default_rewards(session, merchant)
     start_history_import(runtime, merchant_id)
 
 
