@@ -592,3 +592,20 @@ def test_calendar_year_starts_in_the_given_time_zone() -> None:
     start = window_start(TierWindow.CALENDAR_YEAR, now)
     assert start == datetime(2026, 1, 1, tzinfo=tokyo)
     assert start is not None and start <= now
+
+
+def test_a_shipping_only_refund_takes_back_no_points() -> None:
+    """Money given back for shipping is not part of the base (unless shipping counts)."""
+    bought = order("1", line("1", "100.00"), shipping=Decimal("20.00"),
+                   total=Decimal("120.00"))
+    snapshot = compute_award(bought, EarningPolicy())
+    assert snapshot.points == 100
+    shipping_back = Refund(refund_id="r1", order_id="1", created_at=T0,
+                           amount=Decimal("20.00"), shipping=Decimal("20.00"))
+    assert points_to_reverse(snapshot, [shipping_back]) == 0
+    counted = compute_award(bought, EarningPolicy(include_shipping=True))
+    assert counted.points == 120
+    assert points_to_reverse(counted, [shipping_back]) == 20
+    # An amount-only refund of 50 of which 20 was shipping takes back 30 of the base.
+    partial = replace(shipping_back, amount=Decimal("50.00"))
+    assert points_to_reverse(snapshot, [partial]) == 30

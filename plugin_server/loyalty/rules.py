@@ -218,13 +218,17 @@ def refunded_share(snapshot: AwardSnapshot, refunds: Iterable[Refund]) -> Refund
     """Cumulative over all refunds: each line is capped at what it contributed, the extras
     (shipping, taxes, tips the merchant counts) at what they contributed. A line refund's
     ``amount``, when larger than its lines, says how much of the extras it returned; without
-    one, its ``shipping`` does. Amount-only refunds count at the order's average weight."""
+    one, its ``shipping`` does. Amount-only refunds count at the order's average weight, less
+    the shipping they say they returned."""
     per_line: dict[str, Decimal] = {}
     extras = Decimal(0)
     amounts = Decimal(0)
     for refund in refunds:
         if not refund.lines:
-            amounts += refund.amount
+            # Shipping given back is an extra, not part of the base (a shipping-only refund
+            # takes back no points unless the merchant counts shipping).
+            amounts += max(refund.amount - refund.shipping, Decimal(0))
+            extras += min(refund.shipping, refund.amount) if refund.amount else refund.shipping
             continue
         for line in refund.lines:
             if line.line_id in snapshot.line_weights:
