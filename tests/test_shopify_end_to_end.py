@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import select
 
 from integrations.shopify.simulated_payloads import rest_order, rest_refund
 from integrations.shopify.simulator import FakeShopify
@@ -216,3 +217,60 @@ def test_redeem_is_rate_limited_per_shopper(store: ShopifyStore) -> None:
     other = store.proxy("POST", "/api/redeem", "7002", json={"reward_id": 999_999},
                         headers={"Idempotency-Key": "k-other"})
     assert other.status_code == 404
+
+
+def test_opening_the_app_again_is_not_a_new_install(store: ShopifyStore) -> None:
+    from urllib.parse import urlencode
+
+    from integrations.shopify.simulator import install_query
+    from plugin_server.models import ImportRun
+
+    merchant_id = store.install()
+    unpaid = replace(paid_order("7100", "30.00"), paid=False)
+    store.webhook("orders/create", rest_order(unpaid))
+    grants = len([1 for kind, _shop, _data in store.fake.requests if kind == "token"])
+    with unit_of_work(store.runtime.database) as session:
+        before = session.get(Merchant, merchant_id)
+        assert before is not None
+        started, installed = before.program_started_at, before.installed_at
+    opened = store.client.get("/shopify/install?" + urlencode(install_query(store.shop,
+                                                                            store.secret)))
+    assert opened.status_code == 200 and "installed" in opened.get_data(as_text=True)
+    assert len([1 for kind, _shop, _data in store.fake.requests if kind == "token"]) == grants
+    with unit_of_work(store.runtime.database) as session:
+        after = session.get(Merchant, merchant_id)
+        assert after is not None
+        assert (after.program_started_at, after.installed_at) == (started, installed)
+        assert len(list(session.execute(select(ImportRun)).scalars())) == 1
+    # The order placed before the visit still earns when it is paid.
+    store.webhook("orders/paid", rest_order(replace(unpaid, paid=True,
+                                                    updated_at=utcnow())))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 50
+
+
+def test_a_stale_uninstall_or_redact_from_before_a_reinstall_changes_nothing(
+        store: ShopifyStore) -> None:
+    import json as json_lib
+
+    from integrations.shopify.simulator import webhook_headers
+    from plugin_server.models import Member
+
+    store.install()
+    uninstalled_at = utcnow() - timedelta(hours=2)
+    store.webhook("orders/paid", rest_order(paid_order("7200", "80.00")))
+
+    def replay(topic: str, body: dict[str, object], event_id: str) -> int:
+        raw = json_lib.dumps(body).encode()
+        headers = webhook_headers(raw, store.secret, topic=topic, shop=store.shop,
+                                  event_id=event_id)
+        headers["X-Shopify-Triggered-At"] = uninstalled_at.isoformat()
+        return store.client.post("/webhooks/shopify", data=raw, headers=headers).status_code
+
+    assert replay("app/uninstalled", {"id": 1}, "old-uninstall") == 200
+    assert replay("shop/redact", {"shop_id": 1, "shop_domain": store.shop}, "old-redact") == 200
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 100
+    with unit_of_work(store.runtime.database) as session:
+        merchant = session.get(Merchant, store.merchant_id)
+        assert merchant is not None and merchant.status == "active"
+        assert merchant.credentials is not None
+        assert session.execute(select(Member)).scalars().first() is not None

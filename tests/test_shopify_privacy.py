@@ -23,8 +23,9 @@ from plugin_server.models import (
     utcnow,
 )
 from tests.support.builders import line, order
-from tests.support.fixtures import fixture_bytes, shopify_webhook
+from tests.support.fixtures import shopify_privacy_body, shopify_webhook
 from tests.support.shopify import (
+    SHOP,
     ShopifyStore,
     fake_shopify,
     install_directly,
@@ -52,9 +53,11 @@ def _buy(store: ShopifyStore, order_id: str, amount: str, who: dict[str, str]) -
     assert answer.status_code == 200 and answer.json["status"] == "stored"
 
 
-def _privacy(topic: str, who: dict[str, str], orders: list[int]) -> dict[str, Any]:
+def _privacy(topic: str, who: dict[str, str], orders: list[int],
+             shop: str = SHOP) -> dict[str, Any]:
     """The published body, adapted to one of our shoppers."""
     body = shopify_webhook(topic)
+    body["shop_domain"] = shop
     body["customer"] = {**body["customer"], "id": int(who["id"]), "email": who["email"]}
     body["orders_requested" if topic == "customers/data_request" else "orders_to_redact"] = orders
     return body
@@ -116,7 +119,7 @@ def test_data_request_records_the_shoppers_balance_and_ledger(store: ShopifyStor
 def test_data_request_with_the_published_body_as_is(store: ShopifyStore) -> None:
     """The fixture's bytes untouched (its shop_domain is a placeholder: the header decides)."""
     install_directly(store)
-    body = fixture_bytes("shopify/webhooks/customers__data_request.json")
+    body = shopify_privacy_body("customers/data_request", store.shop)
     assert store.webhook("customers/data_request", body).status_code == 200
     (event,) = _inbox(store)
     assert event.state == "processed", event.reason
@@ -193,7 +196,7 @@ def test_redact_of_an_unknown_shopper_changes_nothing(store: ShopifyStore) -> No
     install_directly(store)
     _buy(store, "5001", "100.00", ANA)
     before = merchant_rows(store)
-    body = fixture_bytes("shopify/webhooks/customers__redact.json")  # customer 191167
+    body = shopify_privacy_body("customers/redact", store.shop)  # customer 191167
     assert store.webhook("customers/redact", body).status_code == 200
     assert _inbox(store)[-1].state == "processed"
     after = merchant_rows(store)
@@ -210,7 +213,7 @@ def _fill(store: ShopifyStore, order_id: str, who: dict[str, str]) -> None:
     assert store.proxy("POST", "/api/redeem", who["id"], json={"reward_id": reward},
                        headers={"Idempotency-Key": f"k-{order_id}"}).status_code == 200
     store.webhook("customers/data_request", _privacy("customers/data_request", who,
-                                                     [int(order_id)]))
+                                                     [int(order_id)], store.shop))
 
 
 def test_shop_redact_after_uninstall_erases_that_shop_only(store: ShopifyStore) -> None:
@@ -224,7 +227,7 @@ def test_shop_redact_after_uninstall_erases_that_shop_only(store: ShopifyStore) 
         assert ours_before[table] > 0 and theirs_before[table] > 0, table
 
     assert store.webhook("app/uninstalled", {"id": 1}).status_code == 200
-    answer = store.webhook("shop/redact", fixture_bytes("shopify/webhooks/shop__redact.json"),
+    answer = store.webhook("shop/redact", shopify_privacy_body("shop/redact", store.shop),
                            event_id="evt-shop-redact")
     assert answer.status_code == 200
 
@@ -256,7 +259,7 @@ def test_shop_redact_for_an_installed_shop_fails_and_deletes_nothing(store: Shop
     install_directly(store)
     _fill(store, "5001", ANA)
     before = merchant_rows(store)
-    answer = store.webhook("shop/redact", fixture_bytes("shopify/webhooks/shop__redact.json"),
+    answer = store.webhook("shop/redact", shopify_privacy_body("shop/redact", store.shop),
                            event_id="evt-early-redact")
     assert answer.status_code == 200
     (event,) = [e for e in _inbox(store) if e.event_id == "evt-early-redact"]
@@ -274,7 +277,7 @@ def test_a_reinstall_after_shop_redact_starts_a_fresh_program(store: ShopifyStor
     merchant_id = store.install()
     _fill(store, "5001", ANA)
     store.webhook("app/uninstalled", {"id": 1})
-    store.webhook("shop/redact", fixture_bytes("shopify/webhooks/shop__redact.json"))
+    store.webhook("shop/redact", shopify_privacy_body("shop/redact", store.shop))
     assert merchant_rows(store)["members"] == 0
     hooks_before = len(store.fake.webhooks)
 
@@ -307,3 +310,18 @@ def test_a_short_customer_id_marks_only_where_a_customer_id_goes() -> None:
     mine = [b'{"id": 5, "customer": {"id": 1, "email": null}}', b'{"id": 1, "email": null}',
             b'{"address": {"customer_id": "1"}}']
     assert all(pattern.search(body) for body in mine)
+
+
+def test_a_privacy_body_for_another_shop_changes_nothing(store: ShopifyStore) -> None:
+    """The body names its shop; filed under another shop's header, it fails with the reason."""
+    install_directly(store)
+    _buy(store, "5001", "10.00", ANA)
+    answer = store.webhook("customers/redact",
+                           _privacy("customers/redact", ANA, [5001], "other.myshopify.com"))
+    assert answer.status_code == 200
+    (failed,) = [e for e in _inbox(store) if e.state == "failed"]
+    assert "shop_domain" in failed.reason
+    with unit_of_work(store.runtime.database) as session:
+        member = session.execute(select(Member).where(
+            Member.merchant_id == store.merchant_id)).scalar_one()
+        assert member.email == ANA["email"] and member.redacted_at is None

@@ -111,6 +111,7 @@ def test_data_request_is_handed_to_the_merchant_as_json(store: ShopifyStore) -> 
 
     store.webhook("orders/paid", rest_order(bought))
     request = shopify_webhook("customers/data_request")
+    request["shop_domain"] = SHOP
     request["customer"] = {"id": 830, "email": "830@ex.com", "phone": None}
     request["orders_requested"] = [4300]
     assert store.webhook("customers/data_request", request).status_code == 200

@@ -20,7 +20,7 @@ from integrations.shopify.simulated_payloads import rest_order
 from integrations.shopify.simulator import FakeShopify
 from plugin_server.db import unit_of_work
 from plugin_server.loyalty.audit import ledger_differences
-from plugin_server.models import Redemption, utcnow
+from plugin_server.models import Merchant, Redemption, utcnow
 from plugin_server.runtime import Runtime
 from plugin_server.shopify import tokens as tokens_module
 from plugin_server.shopify.settings import shopify_config
@@ -72,7 +72,9 @@ def _balance(store: ShopifyStore) -> int:
 
 
 def test_the_install_stored_an_expiring_pair(store: ShopifyStore) -> None:
-    store.install()  # the real code grant, over the direct install
+    # The real code grant: after an uninstall, the direct install's pair is gone.
+    assert store.webhook("app/uninstalled", {"id": 1}).status_code == 200
+    store.install()
     token = stored_token(store)
     assert token.access_token in store.fake.access_tokens
     assert token.refresh_token in store.fake.refresh_tokens
@@ -186,8 +188,17 @@ def test_a_revoked_refresh_token_is_a_clear_502_and_the_points_come_back(
         (redemption,) = session.execute(select(Redemption)).scalars()
         assert redemption.state == "voided"
         assert ledger_differences(session) == []
-    # The stored pair was not replaced by anything.
-    assert stored_token(store) == old
+    # The dead pair is forgotten, so that opening the app runs the code grant again.
+    with unit_of_work(store.runtime.database) as session:
+        merchant = session.get(Merchant, store.merchant_id)
+        assert merchant is not None and merchant.credentials is None
+    from urllib.parse import urlencode
+
+    from integrations.shopify.simulator import install_query
+
+    opened = store.client.get("/shopify/install?" + urlencode(install_query(store.shop,
+                                                                            store.secret)))
+    assert opened.status_code == 302 and "/admin/oauth/authorize" in opened.headers["Location"]
     # Asking again gives the same clear answer (the key replays it), a new key tries again.
     assert _redeem(store, "k-1").status_code == 502
     assert _redeem(store, "k-2").status_code == 502

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -38,7 +39,7 @@ def webhook_headers(body: bytes, secret: str, *, topic: str, shop: str, event_id
         "X-Shopify-API-Version": api_version,
         "X-Shopify-Webhook-Id": secrets.token_hex(16),
         "X-Shopify-Event-Id": event_id,
-        "X-Shopify-Triggered-At": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "X-Shopify-Triggered-At": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }
 
 

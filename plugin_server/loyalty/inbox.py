@@ -28,6 +28,17 @@ BatchTopicHandler = Callable[[Session, int, list[bytes]], list[str | None]]
 MAX_ATTEMPTS = 5
 
 
+class WithHeaders:
+    """A topic handler that also reads the delivery's stored headers (when the platform says
+    the event happened, for instance). Called without them, it sees none."""
+
+    def __init__(self, handler: Callable[[Session, int, bytes, Mapping[str, str]], None]) -> None:
+        self.handler = handler
+
+    def __call__(self, session: Session, merchant_id: int, body: bytes) -> None:
+        self.handler(session, merchant_id, body, {})
+
+
 def _storable_id(event_id: str) -> str:
     """Event ids longer than the column are stored as their SHA-256, never cut: two long ids
     sharing a prefix must stay two deliveries."""
@@ -71,6 +82,14 @@ def _merchant_gone(session: Session, merchant_id: int) -> bool:
     return merchant is None or merchant.status == "purging"
 
 
+def _headers(stored: str) -> dict[str, str]:
+    try:
+        headers = json.loads(stored or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
+
+
 def _run_single(session: Session, event: InboxEvent,
                 handlers: Mapping[tuple[str, str], TopicHandler], now: datetime) -> str:
     handler = handlers.get((event.platform, event.topic))
@@ -80,7 +99,11 @@ def _run_single(session: Session, event: InboxEvent,
         return _mark(event, "ignored", "merchant is gone", now)
     try:
         with session.begin_nested():
-            handler(session, event.merchant_id, event.payload)
+            if isinstance(handler, WithHeaders):
+                handler.handler(session, event.merchant_id, event.payload,
+                                _headers(event.headers_json))
+            else:
+                handler(session, event.merchant_id, event.payload)
     except (PayloadError, LoyaltyError, RuleError) as error:
         return _mark(event, "failed", f"{type(error).__name__}: {error}", now)
     return _mark(event, "processed", "", now)

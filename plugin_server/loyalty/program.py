@@ -87,8 +87,7 @@ def load_program(session: Session, merchant_id: int) -> Program:
         include_gift_cards=settings.include_gift_cards,
         award_test_orders=settings.award_test_orders,
         multipliers=tuple(Multiplier(rule.target, rule.target_id, rule.factor) for rule in rules),
-        earning_starts=(None if settings.award_past_orders or merchant.installed_at is None
-                        else merchant.installed_at),
+        earning_starts=(None if settings.award_past_orders else merchant.program_started_at),
     )
     return Program(
         merchant_id=merchant_id,

@@ -40,6 +40,10 @@ class Merchant(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     # Platform credentials (access/refresh tokens, API keys), encrypted with ENCRYPTION_KEY.
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # When the program started in this shop (the first install): orders placed before it
+    # earn only if the merchant awards past orders.
+    program_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The latest install; deliveries triggered before it (a stale uninstall) change nothing.
     installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # Reconciliation has seen every order the platform changed before this moment.

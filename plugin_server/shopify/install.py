@@ -18,6 +18,9 @@ from plugin_server.loyalty.program import ensure_settings
 from plugin_server.models import Merchant, OAuthNonce, Reward, utcnow
 
 STATE_LIFETIME = timedelta(minutes=10)
+# Shopify's clock and ours may differ a little: only events clearly older than the latest
+# install count as stale.
+CLOCK_SKEW = timedelta(seconds=5)
 STATE_BYTES = 32  # 256 random bits; Shopify asks for at least 128
 
 # What a new program offers until the merchant changes it ("{amount}": 5 in the shop's money).
@@ -111,6 +114,9 @@ def finish_install(session: Session, shop: str, token: ShopToken, encryption_key
     reinstalled = merchant is not None
     if merchant is None:
         merchant = create_merchant(session, "shopify", shop, name=shop.split(".")[0])
+    if merchant.program_started_at is None or merchant.status == "purging":
+        merchant.program_started_at = now  # a first install, or a fresh start after erasure
+        merchant.sync_checkpoint = None
     merchant.status = "active"
     merchant.installed_at = now
     merchant.uninstalled_at = None
@@ -126,6 +132,19 @@ def finish_install(session: Session, shop: str, token: ShopToken, encryption_key
                                value=value, expires_days=90, created_at=now))
     session.flush()
     return Installed(merchant.id, reinstalled)
+
+
+def is_connected(merchant: Merchant | None) -> bool:
+    """Installed and holding a token: opening the app again needs no new grant."""
+    return merchant is not None and merchant.status == "active" and (
+        merchant.credentials is not None)
+
+
+def predates_install(merchant: Merchant, triggered_at: datetime | None) -> bool:
+    """A delivery about something that happened before the latest install (a retried
+    app/uninstall or shop/redact from an earlier life of the shop)."""
+    return (triggered_at is not None and merchant.installed_at is not None
+            and triggered_at < merchant.installed_at - CLOCK_SKEW)
 
 
 def mark_uninstalled(session: Session, merchant: Merchant, now: datetime | None = None) -> None:

@@ -60,7 +60,7 @@ def after_install(runtime: Runtime, merchant_id: int) -> None:
         merchant.name = info.name or merchant.name
         merchant.currency = info.currency or merchant.currency
         merchant.timezone = info.iana_timezone or merchant.timezone
-        merchant.sync_checkpoint = merchant.sync_checkpoint or merchant.installed_at
+        merchant.sync_checkpoint = merchant.sync_checkpoint or merchant.program_started_at
         name_default_rewards(session, merchant)
     start_history_import(runtime, merchant_id)
 
@@ -73,7 +73,7 @@ def start_history_import(runtime: Runtime, merchant_id: int) -> int:
             select(ImportRun.id).where(ImportRun.merchant_id == merchant_id,
                                        ImportRun.state == "running")).scalar()
         merchant = get_merchant(session, merchant_id)
-        created_before = merchant.installed_at or utcnow()
+        created_before = merchant.program_started_at or utcnow()
         award = ensure_settings(session, merchant).award_past_orders
     if running is not None:
         return int(running)
@@ -217,7 +217,8 @@ def reconcile(runtime: Runtime, merchant_id: int, now: datetime | None = None) -
     with unit_of_work(runtime.database) as session:
         merchant = get_merchant(session, merchant_id)
         shop = merchant.shop
-        since = merchant.sync_checkpoint or merchant.installed_at or started - timedelta(days=1)
+        since = (merchant.sync_checkpoint or merchant.program_started_at
+                 or started - timedelta(days=1))
     seen = healed = failed = 0
     cursor: str | None = None
     while True:

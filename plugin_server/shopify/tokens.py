@@ -9,6 +9,7 @@ A second process that refreshed with the same old refresh token loses the race, 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,9 @@ from .settings import shopify_config
 if TYPE_CHECKING:
     from plugin_server.runtime import Runtime
 
+# A process that lost a refresh race waits this long for the winner to store the new pair.
+RACE_POLLS = 3
+RACE_POLL_SECONDS = 0.5
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
 
@@ -61,6 +65,13 @@ def _swap(runtime: Runtime, merchant_id: int, old: bytes, token: ShopToken) -> b
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def _forget(runtime: Runtime, merchant_id: int, old: bytes) -> None:
+    with unit_of_work(runtime.database) as session:
+        session.execute(
+            update(Merchant).where(Merchant.id == merchant_id, Merchant.credentials == old)
+            .values(credentials=None).execution_options(synchronize_session=False))
+
+
 def access_token(runtime: Runtime, merchant_id: int) -> ShopToken:
     """A token good for at least another minute. Raises NotConnected when there is none."""
     config = shopify_config(runtime.settings)
@@ -74,9 +85,13 @@ def access_token(runtime: Runtime, merchant_id: int) -> ShopToken:
         try:
             fresh = refresh_if_needed(config, token)
         except TokenRevoked as error:
-            _, now_stored, now_token = _stored(runtime, merchant_id)
-            if now_stored != stored and now_token is not None:
-                return now_token  # another process refreshed first with the same pair
+            for _ in range(RACE_POLLS):
+                _, now_stored, now_token = _stored(runtime, merchant_id)
+                if now_stored != stored and now_token is not None:
+                    return now_token  # another process refreshed first with the same pair
+                time.sleep(RACE_POLL_SECONDS)
+            # Dead for good: forget it, so that opening the app runs the grant again.
+            _forget(runtime, merchant_id, stored)
             raise NotConnected(f"{shop}: Shopify no longer accepts the refresh token "
                                f"({error.code}); the app must be installed again") from error
         except TokenError as error:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,14 +13,15 @@ from integrations.base import Order
 from integrations.canonical import decode_json, identifier, optional_text
 from integrations.errors import PayloadError
 from integrations.shopify.payloads import parse_customer, parse_order, parse_refund
-from plugin_server.loyalty.inbox import BatchTopicHandler, TopicHandler
+from plugin_server.loyalty.inbox import BatchTopicHandler, TopicHandler, WithHeaders
 from plugin_server.loyalty.orders import sync_refund
 from plugin_server.loyalty.privacy import erase_shop, record_data_request, redact_customer
 from plugin_server.loyalty.program import get_merchant
 from plugin_server.topics import customer_changed, order_handler, orders_handler
 
-from .install import mark_uninstalled
+from .install import mark_uninstalled, predates_install
 
+log = logging.getLogger(__name__)
 ORDER_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled",
                 "orders/fulfilled")
 
@@ -43,8 +46,22 @@ def customer(session: Session, merchant_id: int, body: bytes) -> None:
     customer_changed(session, merchant_id, parse_customer(_object(body)))
 
 
-def app_uninstalled(session: Session, merchant_id: int, _body: bytes) -> None:
-    mark_uninstalled(session, get_merchant(session, merchant_id))
+def _triggered_at(headers: Mapping[str, str]) -> datetime | None:
+    value = headers.get("X-Shopify-Triggered-At", "")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def app_uninstalled(session: Session, merchant_id: int, _body: bytes,
+                    headers: Mapping[str, str]) -> None:
+    merchant = get_merchant(session, merchant_id)
+    if predates_install(merchant, _triggered_at(headers)):
+        log.info("%s: an uninstall from before the latest install is ignored", merchant.shop)
+        return
+    mark_uninstalled(session, merchant)
 
 
 def shop_update(session: Session, merchant_id: int, body: bytes) -> None:
@@ -75,8 +92,16 @@ def _privacy_subject(data: Mapping[str, Any]) -> tuple[str | None, str | None, l
     return customer_id, email, order_ids
 
 
+def _same_shop(shop: str, data: Mapping[str, Any]) -> None:
+    """Privacy bodies name their shop: it must be the one the delivery was filed under."""
+    named = data.get("shop_domain")
+    if named is not None and named != shop:
+        raise PayloadError(f"shop_domain {str(named)[:100]!r} is not this delivery's shop")
+
+
 def customers_data_request(session: Session, merchant_id: int, body: bytes) -> None:
     data = _object(body)
+    _same_shop(get_merchant(session, merchant_id).shop, data)
     customer_id, email, order_ids = _privacy_subject(data)
     request = data.get("data_request")
     request_id = ""
@@ -86,13 +111,17 @@ def customers_data_request(session: Session, merchant_id: int, body: bytes) -> N
 
 
 def customers_redact(session: Session, merchant_id: int, body: bytes) -> None:
-    customer_id, email, order_ids = _privacy_subject(_object(body))
+    data = _object(body)
+    _same_shop(get_merchant(session, merchant_id).shop, data)
+    customer_id, email, order_ids = _privacy_subject(data)
     redact_customer(session, merchant_id, customer_id, email, order_ids)
 
 
-def shop_redact(session: Session, merchant_id: int, _body: bytes) -> None:
+def shop_redact(session: Session, merchant_id: int, body: bytes,
+                headers: Mapping[str, str]) -> None:
     merchant = get_merchant(session, merchant_id)
-    if merchant.status == "active":
+    _same_shop(merchant.shop, _object(body))
+    if merchant.status == "active" or predates_install(merchant, _triggered_at(headers)):
         # Shopify sends this 48 hours after an uninstall; a shop that came back meanwhile
         # keeps its program.
         raise PayloadError("shop/redact for a shop that has reinstalled the app; kept")
@@ -104,11 +133,11 @@ def build_shopify_handlers() -> dict[tuple[str, str], TopicHandler]:
         ("shopify", "refunds/create"): refund,
         ("shopify", "customers/create"): customer,
         ("shopify", "customers/update"): customer,
-        ("shopify", "app/uninstalled"): app_uninstalled,
+        ("shopify", "app/uninstalled"): WithHeaders(app_uninstalled),
         ("shopify", "shop/update"): shop_update,
         ("shopify", "customers/data_request"): customers_data_request,
         ("shopify", "customers/redact"): customers_redact,
-        ("shopify", "shop/redact"): shop_redact,
+        ("shopify", "shop/redact"): WithHeaders(shop_redact),
     }
     single = order_handler(_order)
     handlers.update({("shopify", topic): single for topic in ORDER_TOPICS})

@@ -28,7 +28,9 @@ from plugin_server.shopify.install import (
     InstallError,
     consume_state,
     finish_install,
+    is_connected,
     issue_state,
+    shopify_merchant,
 )
 from plugin_server.shopify.settings import CALLBACK_PATH, app_url, shopify_config
 
@@ -104,6 +106,11 @@ def install() -> Response:
     try:
         config = _config()
         shop = _checked_query(config)
+        if is_connected(shopify_merchant(db_session(), shop)):
+            # The merchant opening the app again: no new grant, no new install.
+            return message_page("Loyalty is installed",
+                                f"The loyalty program is running on {shop}.", 200,
+                                hint="Points, tiers and rewards are set in the app's settings.")
         if "id_token" in request.args:
             return _managed_install(config, shop)
         nonce = issue_state(db_session(), shop)

@@ -27,3 +27,9 @@ def fixture_json(relative: str) -> Any:
 def shopify_webhook(topic: str) -> dict[str, Any]:
     """A Shopify webhook body by topic, e.g. ``orders/paid``."""
     return fixture_json(f"shopify/webhooks/{topic.replace('/', '__')}.json")
+
+
+def shopify_privacy_body(topic: str, shop: str) -> bytes:
+    """A published privacy webhook body with its ``{shop}`` placeholder filled in."""
+    raw = fixture_bytes(f"shopify/webhooks/{topic.replace('/', '__')}.json")
+    return raw.replace(b"{shop}", shop.removesuffix(".myshopify.com").encode())

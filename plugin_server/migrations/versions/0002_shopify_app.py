@@ -69,6 +69,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_import_runs_merchant_id'), ['merchant_id'], unique=False)
 
     with op.batch_alter_table('merchants', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('program_started_at', plugin_server.models.base.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('installed_at', plugin_server.models.base.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('uninstalled_at', plugin_server.models.base.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('sync_checkpoint', plugin_server.models.base.UTCDateTime(timezone=True), nullable=True))
@@ -86,6 +87,7 @@ def downgrade() -> None:
         batch_op.drop_column('sync_checkpoint')
         batch_op.drop_column('uninstalled_at')
         batch_op.drop_column('installed_at')
+        batch_op.drop_column('program_started_at')
 
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_runs_merchant_id'))
