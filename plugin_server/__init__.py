@@ -16,12 +16,17 @@ from .runtime import Runtime
 from .shopify.discounts import shopify_code_issuer
 from .topics import build_batch_handlers, build_handlers
 
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` overrides environment settings (tests pass their own)."""
     settings = load_settings(overrides=config)
     app = Flask(__name__)
     app.config.update(settings.as_flask_config())
+    # No request body we accept is larger (a webhook's order is tens of KB); Werkzeug stops
+    # reading at this size even without a Content-Length.
+    app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or MAX_REQUEST_BYTES
     runtime = Runtime(
         settings=settings,
         database=Database(settings.DATABASE_URL),

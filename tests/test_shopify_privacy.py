@@ -325,3 +325,26 @@ def test_a_privacy_body_for_another_shop_changes_nothing(store: ShopifyStore) ->
         member = session.execute(select(Member).where(
             Member.merchant_id == store.merchant_id)).scalar_one()
         assert member.email == ANA["email"] and member.redacted_at is None
+
+
+def test_redact_reaches_the_guest_record_of_a_listed_order(store: ShopifyStore) -> None:
+    """An order in orders_to_redact placed as a guest under another email: that guest member
+    is the same person and is erased too."""
+    install_directly(store)
+    _buy(store, "5001", "10.00", ANA)
+    guest = {"id": "", "email": "ana.work@example.com", "first": "Ana", "last": "Lima"}
+    from integrations.base import Customer
+    from integrations.shopify.simulated_payloads import rest_order
+
+    now = utcnow()
+    placed = order("5002", line("1", "20.00"), created_at=now, updated_at=now,
+                   who=Customer(customer_id=None, email=guest["email"], first_name="Ana",
+                                last_name="Lima"))
+    store.webhook("orders/paid", rest_order(placed))
+    store.webhook("customers/redact", _privacy("customers/redact", ANA, [5001, 5002]))
+    with unit_of_work(store.runtime.database) as session:
+        members = list(session.execute(select(Member).where(
+            Member.merchant_id == store.merchant_id)).scalars())
+        assert len(members) == 2
+        assert all(m.email is None and m.redacted_at is not None for m in members)
+        assert sorted(m.balance for m in members) == [10, 20]  # amounts kept, anonymous

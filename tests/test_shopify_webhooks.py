@@ -317,3 +317,17 @@ def test_twenty_concurrent_copies_of_one_delivery_award_once(any_store: ShopifyS
             LedgerEntry.merchant_id == store.merchant_id)).scalar_one()
         assert awards == 1
         assert ledger_differences(session) == []
+
+
+def test_a_chunked_body_past_the_limit_is_413_and_stores_nothing(store: ShopifyStore) -> None:
+    import io
+
+    big = b'{"id": 1, "pad": "' + b"x" * (6 * 1024 * 1024) + b'"}'
+    headers = webhook_headers(big, store.secret, topic="orders/paid", shop=SHOP,
+                              event_id="evt-huge")
+    headers["Transfer-Encoding"] = "chunked"
+    answer = store.client.post("/webhooks/shopify", input_stream=io.BytesIO(big),
+                               headers=headers,
+                               environ_overrides={"wsgi.input_terminated": True})
+    assert answer.status_code == 413
+    assert [e for e in _inbox(store) if e.event_id == "evt-huge"] == []

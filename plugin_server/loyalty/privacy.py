@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, false, or_, select, update
+from sqlalchemy import delete, false, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from plugin_server.models import (
@@ -176,6 +176,16 @@ def redact_customer(session: Session, merchant_id: int, customer_id: str | None,
     emails = {email} if email else set()
     emails |= {member.email for member in members if member.email}
     orders = _orders(session, merchant_id, members, customer_id, email, order_ids)
+    # The listed orders may lead to more of the person: a guest record, another email.
+    emails |= {order.email for order in orders if order.email}
+    known = {member.id for member in members}
+    linked = {order.member_id for order in orders if order.member_id} - known
+    if linked or emails:
+        members += list(session.execute(
+            select(Member).where(Member.merchant_id == merchant_id,
+                                 Member.id.not_in(known) if known else true(),
+                                 or_(Member.id.in_(linked), Member.email.in_(sorted(emails))))
+        ).scalars())
     for member in members:
         member.customer_id = None
         member.email = None

@@ -16,7 +16,7 @@ from plugin_server.shopify.install import shopify_merchant
 from plugin_server.shopify.settings import shopify_config
 
 from .errors import error_response
-from .session import db_read_session, runtime
+from .session import db_read_session, release_read_session, runtime
 from .storefront_redeem import redeem_for_customer
 
 log = logging.getLogger(__name__)
@@ -92,4 +92,7 @@ def me() -> Response:
 def redeem() -> tuple[Response, int]:
     merchant_id, customer = _signed_in()
     merchant: Merchant = g.merchant
-    return redeem_for_customer(merchant_id, merchant.platform, customer)
+    platform = merchant.platform
+    # No transaction stays open while Shopify creates the code.
+    release_read_session()
+    return redeem_for_customer(merchant_id, platform, customer)

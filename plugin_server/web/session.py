@@ -25,6 +25,11 @@ def db_read_session() -> Session:
     return g.db_read_session
 
 
+def release_read_session() -> None:
+    """End the request's read transaction now (before a slow outbound call, say)."""
+    _close_reader()
+
+
 def _close_reader() -> None:
     reader = g.pop("db_read_session", None)
     if reader is not None:

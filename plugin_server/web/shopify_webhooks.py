@@ -10,8 +10,10 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 from shopify_app import ShopifyApp
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from integrations.shopify.admin import InvalidShop, normalize_shop
+from plugin_server import MAX_REQUEST_BYTES
 from plugin_server.loyalty.inbox import store_delivery
 from plugin_server.shopify.install import shopify_merchant
 from plugin_server.shopify.settings import WEBHOOK_PATH, shopify_config
@@ -23,7 +25,7 @@ shopify_webhooks = Blueprint("shopify_webhooks", __name__)
 
 KEPT_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-API-Version",
                 "X-Shopify-Webhook-Id", "X-Shopify-Event-Id", "X-Shopify-Triggered-At")
-MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_BODY_BYTES = MAX_REQUEST_BYTES
 _apps: dict[tuple[str, str, str], ShopifyApp] = {}
 
 
@@ -61,7 +63,14 @@ def receive() -> tuple[Response, int]:
         return _answer(503, "not_configured", "SHOPIFY_API_KEY / SHOPIFY_API_SECRET are not set")
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return _answer(413, "too_large", f"body is larger than {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=False)
+    try:
+        # Read one byte past the limit: a chunked body has no Content-Length to refuse early.
+        raw = request.stream.read(MAX_BODY_BYTES + 1)
+    except RequestEntityTooLarge:
+        raw = b"x" * (MAX_BODY_BYTES + 1)
+    # The app caps every stream at MAX_CONTENT_LENGTH (= this limit) and stops there quietly.
+    if len(raw) >= MAX_BODY_BYTES:
+        return _answer(413, "too_large", f"body is larger than {MAX_BODY_BYTES} bytes")
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
