@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -274,3 +275,30 @@ def test_a_stale_uninstall_or_redact_from_before_a_reinstall_changes_nothing(
         assert merchant is not None and merchant.status == "active"
         assert merchant.credentials is not None
         assert session.execute(select(Member)).scalars().first() is not None
+
+
+@pytest.mark.parametrize("detailed_first", [True, False])
+def test_a_refund_reverses_the_same_whichever_path_saw_it_first(
+        store: ShopifyStore, detailed_first: bool) -> None:
+    """refunds/create carries lines; reconciliation's GraphQL copy only the amount refunded
+    (tax included). Whichever comes first, the line's points are what is taken back (L6)."""
+    from integrations.shopify.simulated_payloads import graphql_order
+    from plugin_server.shopify.jobs import reconcile
+
+    store.install()
+    bought = replace(paid_order("7300", "50.00"), taxes=Decimal("10.00"),
+                     line_items=(line("11", "50.00"), line("12", "50.00")))
+    store.webhook("orders/paid", rest_order(bought))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 100
+    returned = refund("9300", ("11", 1, "50.00"), amount="55.00", order_id="7300",
+                      at=utcnow())
+    amount_only = replace(returned, lines=())
+    store.fake.orders = [graphql_order(replace(bought, refunds=(amount_only,),
+                                               updated_at=utcnow()))]
+    steps = [lambda: store.webhook("refunds/create", rest_refund(returned, "EUR")),
+             lambda: reconcile(store.runtime, store.merchant_id)]
+    for step in (steps if detailed_first else reversed(steps)):
+        step()
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 50
+    with unit_of_work(store.runtime.database) as session:
+        assert ledger_differences(session) == []

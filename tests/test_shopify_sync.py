@@ -122,3 +122,14 @@ def test_data_request_is_handed_to_the_merchant_as_json(store: ShopifyStore) -> 
     assert row["data"]["members"][0]["balance"] == 12
     assert row["data"]["members"][0]["ledger"][0]["kind"] == "award"
     assert row["data"]["orders"][0]["order_id"] == "4300"
+
+
+def test_an_order_reconcile_cannot_read_keeps_the_checkpoint(store: ShopifyStore) -> None:
+    merchant_id = store.install()
+    with unit_of_work(store.runtime.database) as session:
+        before = get_merchant(session, merchant_id).sync_checkpoint
+    store.fake.orders = [{"id": "gid://shopify/Order/4400", "name": "#broken"}]
+    report = json.loads(cli(store, "reconcile", SHOP, "--json").output)["reconciled"][0]
+    assert (report["seen"], report["failed"]) == (1, 1)
+    with unit_of_work(store.runtime.database) as session:
+        assert get_merchant(session, merchant_id).sync_checkpoint == before

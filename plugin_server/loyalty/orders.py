@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -78,15 +78,27 @@ def _lock_row(session: Session, merchant_id: int, platform_order_id: str, curren
 
 
 def _record_refunds(session: Session, row: OrderRow, refunds: Sequence[Refund]) -> None:
+    """Keep each refund once. A copy with line details replaces one that had only an amount
+    (whichever path saw the refund first), and reopens it: the reversal must not depend on
+    the order in which the copies came (L6)."""
     for refund in refunds:
+        lines_json = json.dumps([[line.line_id, line.quantity, str(line.subtotal)]
+                                 for line in refund.lines])
         _insert_ignore(session, OrderRefund, {
             "merchant_id": row.merchant_id, "order_id": row.id,
             "platform_refund_id": refund.refund_id, "refunded_at": refund.created_at,
-            "amount": refund.amount, "shipping": refund.shipping,
-            "lines_json": json.dumps([[line.line_id, line.quantity, str(line.subtotal)]
-                                      for line in refund.lines]),
-            "applied": False, "points_reversed": 0, "created_at": utcnow(),
+            "amount": refund.amount, "shipping": refund.shipping, "lines_json": lines_json,
+            "applied": False, "points_reversed": 0, "revision": 0, "created_at": utcnow(),
         })
+        if refund.lines:
+            session.execute(
+                update(OrderRefund)
+                .where(OrderRefund.order_id == row.id,
+                       OrderRefund.platform_refund_id == refund.refund_id,
+                       OrderRefund.lines_json == "[]")
+                .values(lines_json=lines_json, amount=refund.amount, shipping=refund.shipping,
+                        applied=False, revision=OrderRefund.revision + 1)
+                .execution_options(synchronize_session=False))
 
 
 def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> None:
@@ -152,6 +164,7 @@ def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datet
     refunds = list(session.execute(
         select(OrderRefund).where(OrderRefund.order_id == row.id)
         .order_by(OrderRefund.refunded_at, OrderRefund.id)
+        .execution_options(populate_existing=True)  # a reopened refund was updated in SQL
     ).scalars())
     row.refunded_amount = refunded_share(snapshot, [_as_refund(r) for r in refunds]).base
     # Each new refund reverses what all refunds so far take back, less what was reversed
@@ -163,15 +176,23 @@ def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datet
             continue
         done.append(refund)
         target = points_to_reverse(snapshot, [_as_refund(r) for r in done])
-        delta = max(target - row.reversed_points, 0)
+        delta = target - row.reversed_points
+        # Only a refund reopened with better details may give points back, and never once a
+        # cancel has taken back the rest.
+        if delta < 0 and (refund.revision == 0 or row.cancelled):
+            delta = 0
         refund.applied = True
-        refund.points_reversed = delta
+        refund.points_reversed += delta
         if delta:
+            # length-prefixed: ids may contain ":" themselves
+            source_id = (f"{len(row.platform_order_id)}:{row.platform_order_id}:"
+                         f"{refund.platform_refund_id}")
+            if refund.revision:
+                source_id += f":r{refund.revision}"
             _post(session, member, row, -delta, kind="reversal", source_kind="refund",
-                  # length-prefixed: ids may contain ":" themselves
-                  source_id=f"{len(row.platform_order_id)}:{row.platform_order_id}:"
-                            f"{refund.platform_refund_id}",
-                  reason=f"refund on order {row.name or row.platform_order_id}", now=now)
+                  source_id=source_id,
+                  reason=f"refund on order {row.name or row.platform_order_id}"
+                         + (" (refund details)" if refund.revision else ""), now=now)
             row.reversed_points += delta
             total += delta
     return total

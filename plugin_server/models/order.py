@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, FixedDecimal, UTCDateTime, utcnow
@@ -74,4 +74,7 @@ class OrderRefund(Base):
     # Whether this refund's reversal has been worked out (it may have reversed 0 points).
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
     points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Raised when a copy with line details replaces one that only had an amount (Shopify's
+    # GraphQL refunds): the reversal is then worked out again, in either direction.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

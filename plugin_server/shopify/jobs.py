@@ -240,9 +240,17 @@ def reconcile(runtime: Runtime, merchant_id: int, now: datetime | None = None) -
         cursor = page.next_cursor
         if cursor is None:
             break
-    with unit_of_work(runtime.database) as session:
-        get_merchant(session, merchant_id).sync_checkpoint = started
-    return ReconcileReport(shop, seen, healed, failed, started.isoformat())
+    checkpoint = since
+    if not failed:
+        # An order that could not be read keeps the checkpoint where it was, so the next run
+        # looks at it again instead of skipping it for good.
+        checkpoint = started
+        with unit_of_work(runtime.database) as session:
+            get_merchant(session, merchant_id).sync_checkpoint = started
+    else:
+        log.warning("reconcile %s: %s orders could not be read; checkpoint kept at %s",
+                    shop, failed, since.isoformat())
+    return ReconcileReport(shop, seen, healed, failed, checkpoint.isoformat())
 
 
 def shopify_sweep(runtime: Runtime, now: datetime) -> None:

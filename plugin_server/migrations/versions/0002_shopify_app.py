@@ -74,12 +74,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('uninstalled_at', plugin_server.models.base.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('sync_checkpoint', plugin_server.models.base.UTCDateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table('order_refunds', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('revision', sa.Integer(), nullable=False, server_default='0'))
+
     with op.batch_alter_table('program_settings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('award_past_orders', sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('order_refunds', schema=None) as batch_op:
+        batch_op.drop_column('revision')
+
     with op.batch_alter_table('program_settings', schema=None) as batch_op:
         batch_op.drop_column('award_past_orders')
 
