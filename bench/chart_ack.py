@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-WIDTH, BAR, BAR_GAP, GROUP_GAP, LABEL_WIDTH, TOP = 820, 24, 6, 22, 190, 78
+WIDTH, BAR, BAR_GAP, GROUP_GAP, LABEL_WIDTH, TOP = 860, 24, 6, 22, 150, 96
 COLOURS = {"product": "#0b5cad", "info": "#6e9fd6", "baseline": "#8c959f",
            "budget": "#cf222e", "muted": "#57606a"}
 
@@ -23,17 +23,21 @@ def groups(result: dict[str, Any]) -> list[dict[str, Any]]:
     """One group per row of the result: its bars and what to write beside them."""
     found = []
     for row in result["rows"]:
-        kind = "product" if row["judged"] else "info"
+        judged = row["judged"]
+        kind = "product" if judged else "info"
+
+        def mark(ok: bool, judged: bool = judged) -> str:
+            return ("PASS" if ok else "FAIL") if judged else "info"
+
         found.append({
-            "title": row["label"] + ("" if row["judged"] else " (information)"),
+            "title": row["label"] + ("" if judged else " (information, not judged)"),
             "bars": [("bare Flask JSON", row["bare_rps"], "baseline", ""),
                      ("product", row["product_rps"], kind,
-                      f" ({row['ratio']:.2f} x bare)")],
+                      f", {row['ratio']:.2f} \u00d7 bare: {mark(row['pass_ratio'])}")],
             "budget": result["budget_ratio"] * row["bare_rps"],
-            "judged": row["judged"],
-            "note": (f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms at "
-                     f"{result['offered_rate']:g} req/s (budget p99 ≤ "
-                     f"{result['budget_p99_ms']:g} ms; bare p99 {row['bare_p99_ms']:.1f} ms)"),
+            "note": (f"at {result['offered_rate']:g} req/s: p99 {row['p99_ms']:,.1f} ms "
+                     f"{mark(row['pass_p99'])} (budget ≤ {result['budget_p99_ms']:g} ms), "
+                     f"p50 {row['p50_ms']:,.1f} ms; bare p99 {row['bare_p99_ms']:.1f} ms"),
         })
     return found
 
@@ -43,7 +47,7 @@ def svg(result: dict[str, Any]) -> str:
     top = max(value for group in found for _, value, _, _ in group["bars"]) or 1.0
     scale = (WIDTH - LABEL_WIDTH - 190) / top
     group_height = 20 + 2 * (BAR + BAR_GAP) + 16 + GROUP_GAP
-    height = TOP + len(found) * group_height + 30
+    height = TOP + len(found) * group_height + 44
     gunicorn = result.get("gunicorn", {})
     settings = " ".join(gunicorn.get("args", []))
     parts = [
@@ -59,38 +63,48 @@ def svg(result: dict[str, Any]) -> str:
         'storefront <tspan font-family="monospace">me</tspan>: req/s vs bare Flask</text>',
         f'<text class="n" x="0" y="40">gunicorn {escape(settings)} '
         f'({escape(str(gunicorn.get("worker_class", "")))}), {result.get("cpus", "?")} CPUs, '
-        f'loopback, one run; throughput: {escape(str(result.get("throughput_generator", "")))}'
-        '</text>',
-        f'<text class="n" x="0" y="56">webhooks: signed orders/paid, '
+        'loopback, one run, same gunicorn settings for both</text>',
+        f'<text class="n" x="0" y="56">throughput: '
+        f'{escape(str(result.get("throughput_generator", "")))}; latency: open loop at '
+        f'{result["offered_rate"]:g} req/s</text>',
+        f'<text class="n" x="0" y="72">webhooks: signed orders/paid, '
         f'{result.get("webhook_body_bytes_mean", 0):,.0f} bytes, distinct event ids, '
-        f'JOBS_MODE={escape(str(result.get("jobs_mode", "")))}; dashed red: budget '
-        f'{result["budget_ratio"]:g} x bare</text>',
+        f'JOBS_MODE={escape(str(result.get("jobs_mode", "")))}; '
+        f'<tspan style="fill:{COLOURS["budget"]}">dashed red line: budget '
+        f'{result["budget_ratio"]:g} &#215; bare</tspan></text>',
     ]
     for index, group in enumerate(found):
         y0 = TOP + index * group_height
         parts.append(f'<text class="h" x="0" y="{y0 + 12}">{escape(group["title"])}</text>')
         bar_top = y0 + 20
+        budget_x = LABEL_WIDTH + group["budget"] * scale
         for number, (label, value, kind, suffix) in enumerate(group["bars"]):
             y = bar_top + number * (BAR + BAR_GAP)
             width = max(value * scale, 1)
+            # The value goes right of the bar, and right of the budget line on the product bar.
+            text_x = max(LABEL_WIDTH + width, budget_x if number else 0) + 8
             parts += [
                 f'<text x="12" y="{y + 17}">{escape(label)}</text>',
                 f'<rect x="{LABEL_WIDTH}" y="{y}" width="{width:.1f}" height="{BAR}" '
                 f'fill="{COLOURS[kind]}"><title>{escape(group["title"])}, {escape(label)}: '
                 f'{value:,.0f} req/s</title></rect>',
-                f'<text class="v" x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 17}">'
+                f'<text class="v" x="{text_x:.1f}" y="{y + 17}">'
                 f'{value:,.0f} req/s{escape(suffix)}</text>',
             ]
-        budget_x = LABEL_WIDTH + group["budget"] * scale
         product_y = bar_top + BAR + BAR_GAP
         parts += [
             f'<line x1="{budget_x:.1f}" x2="{budget_x:.1f}" y1="{product_y - 3}" '
             f'y2="{product_y + BAR + 3}" stroke="{COLOURS["budget"]}" stroke-width="2" '
             f'stroke-dasharray="4 3"><title>budget: {group["budget"]:,.0f} req/s</title></line>',
             f'<text class="n" x="12" y="{product_y + BAR + 18}">{escape(group["note"])}; '
-            f'budget line {group["budget"]:,.0f} req/s</text>',
+            f'budget line at {group["budget"]:,.0f} req/s</text>',
         ]
     verdict = "PASS" if result.get("pass") else "FAIL"
+    others = float(result.get("max_others_cpu_share", 0.0))
+    if others > 0.05:
+        parts.append(f'<text class="n" x="0" y="{height - 26}" style="fill:'
+                     f'{COLOURS["budget"]}">other processes used up to {100 * others:.0f} % of '
+                     'the machine during a measurement: these figures are disturbed</text>')
     parts += [
         f'<text class="n" x="0" y="{height - 10}">overall: {verdict} (budgets '
         f'{"PASS" if result.get("pass_budgets") else "FAIL"}, checks '
