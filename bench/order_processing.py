@@ -52,9 +52,10 @@ from integrations.canonical import order_to_dict, parse_order  # noqa: E402
 from plugin_server import create_app  # noqa: E402
 from plugin_server import jobs as jobs_module  # noqa: E402
 from plugin_server.db import Database, unit_of_work  # noqa: E402
-from plugin_server.demo import FIRST_NAMES, LAST_NAMES, PRODUCTS, seed_demo_merchant  # noqa: E402
+from plugin_server.demo import FIRST_NAMES, LAST_NAMES, PRODUCTS, seed_demo_program  # noqa: E402
 from plugin_server.loyalty.audit import ledger_differences  # noqa: E402
 from plugin_server.loyalty.inbox import store_delivery  # noqa: E402
+from plugin_server.loyalty.merchants import create_merchant  # noqa: E402
 from plugin_server.loyalty.rules import EarningPolicy, compute_award  # noqa: E402
 from plugin_server.migrate import upgrade  # noqa: E402
 from plugin_server.models import InboxEvent, LedgerEntry, Member  # noqa: E402
@@ -197,7 +198,10 @@ def make_product(path: Path, deliveries: Sequence[Delivery]) -> ProductSetup:
     runtime = _runtime(path)
     upgrade(runtime.database)
     with unit_of_work(runtime.database) as session:
-        merchant_id = seed_demo_merchant(session).id
+        merchant = create_merchant(session, "demo", "bench-store.example",
+                                   name="Demo Tea House")
+        seed_demo_program(session, merchant)  # the demo's tiers, entry rewards and rewards
+        merchant_id = merchant.id
     event_ids = store_all(runtime.database, merchant_id, deliveries)
     counter = SqlCounter()
     counter.attach(runtime.database.engine)
