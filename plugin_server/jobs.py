@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 200
+LINGER_SECONDS = 0.05
 
 
 def process_inbox_event(runtime: Runtime, event_id: int) -> str:
@@ -153,10 +155,13 @@ class JobQueue:
     def _work(self) -> None:
         while True:
             jobs = [self._queue.get()]
-            # Deliveries waiting together are processed together (the burst path).
+            # Deliveries waiting together are processed together (the burst path). Waiting a
+            # moment for more turns a steady stream into a few batches instead of one write
+            # transaction per delivery, which leaves the write lock free for acknowledgements.
+            deadline = time.monotonic() + LINGER_SECONDS
             while jobs[-1][0] == "process_inbox_event" and len(jobs) < BATCH_SIZE:
                 try:
-                    jobs.append(self._queue.get_nowait())
+                    jobs.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))
                 except queue.Empty:
                     break
             try:

@@ -7,10 +7,12 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from integrations.errors import PayloadError
@@ -47,21 +49,52 @@ def _storable_id(event_id: str) -> str:
     return "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
 
 
+_INSERT_COLUMNS = ("merchant_id", "platform", "topic", "event_id", "payload", "headers_json",
+                   "state", "reason", "attempts", "received_at")
+_inserts: dict[str, Any] = {}
+
+
+def _delivery_insert(dialect: str) -> Any:
+    """One prepared statement per dialect: built once, its compiled form is cached, so the
+    acknowledgement pays for the insert, not for building it."""
+    if dialect not in _inserts:
+        table = InboxEvent.__table__
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        _inserts[dialect] = (insert(table)
+                             .values({name: bindparam(name) for name in _INSERT_COLUMNS})
+                             .on_conflict_do_nothing().returning(table.c.id))
+    return _inserts[dialect]
+
+
+def _delivery_values(merchant_id: int, platform: str, topic: str, event_id: str,
+                     payload: bytes, headers: Mapping[str, str] | None) -> dict[str, Any]:
+    return {"merchant_id": merchant_id, "platform": platform, "topic": topic[:80],
+            "event_id": _storable_id(event_id), "payload": payload,
+            "headers_json": json.dumps(dict(headers or {})), "state": "received",
+            "reason": "", "attempts": 0, "received_at": utcnow()}
+
+
 def store_delivery(session: Session, merchant_id: int, platform: str, topic: str,
                    event_id: str, payload: bytes,
                    headers: Mapping[str, str] | None = None) -> int | None:
     """Insert a delivery unless the same (merchant, topic, event id) is stored already.
     Returns the new row's id, or None for a duplicate."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(InboxEvent).values(
-            merchant_id=merchant_id, platform=platform, topic=topic[:80],
-            event_id=_storable_id(event_id), payload=payload,
-            headers_json=json.dumps(dict(headers or {})), state="received", reason="",
-            attempts=0, received_at=utcnow(),
-        ).on_conflict_do_nothing().returning(InboxEvent.id)
-    )
-    row = result.first()
+    row = session.execute(_delivery_insert(session.get_bind().dialect.name),
+                          _delivery_values(merchant_id, platform, topic, event_id, payload,
+                                           headers)).first()
+    return None if row is None else int(row[0])
+
+
+def store_delivery_now(engine: Engine, merchant_id: int, platform: str, topic: str,
+                       event_id: str, payload: bytes,
+                       headers: Mapping[str, str] | None = None) -> int | None:
+    """``store_delivery`` in a transaction of its own, committed on return: the webhook
+    acknowledgement's one write, without an ORM session (the write lock is held for the
+    insert alone)."""
+    with engine.begin() as connection:
+        row = connection.execute(_delivery_insert(engine.dialect.name),
+                                 _delivery_values(merchant_id, platform, topic, event_id,
+                                                  payload, headers)).first()
     return None if row is None else int(row[0])
 
 

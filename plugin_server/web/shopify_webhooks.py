@@ -8,17 +8,17 @@ import hashlib
 import hmac
 import logging
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from shopify_app import ShopifyApp
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from integrations.shopify.admin import InvalidShop, normalize_shop
 from plugin_server import MAX_REQUEST_BYTES
-from plugin_server.loyalty.inbox import store_delivery
+from plugin_server.loyalty.inbox import store_delivery_now
 from plugin_server.shopify.install import shopify_merchant
 from plugin_server.shopify.settings import WEBHOOK_PATH, shopify_config
 
-from .session import db_session, runtime
+from .session import db_read_session, release_read_session, runtime
 
 log = logging.getLogger(__name__)
 shopify_webhooks = Blueprint("shopify_webhooks", __name__)
@@ -100,14 +100,29 @@ def receive() -> tuple[Response, int]:
     event_id = (request.headers.get("X-Shopify-Event-Id")
                 or request.headers.get("X-Shopify-Webhook-Id")
                 or "sha256:" + hashlib.sha256(raw).hexdigest())
-    session = db_session()
-    merchant = shopify_merchant(session, shop)
-    if merchant is None:
+    merchant_id = _merchant_id(shop)
+    if merchant_id is None:
         log.warning("shopify webhook %s for unknown shop %s ignored", topic, shop)
         return _answer(200, "ignored", f"{shop} has not installed this app")
     headers = {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
-    event = store_delivery(session, merchant.id, "shopify", topic, event_id, raw, headers)
+    event = store_delivery_now(runtime().database.engine, merchant_id, "shopify", topic,
+                               event_id, raw, headers)
     if event is None:
         return _answer(200, "duplicate", "this delivery was received before")
-    runtime().jobs.enqueue_after_commit(session, "process_inbox_event", event)
+    runtime().jobs.enqueue("process_inbox_event", event)
     return _answer(200, "stored", "stored; it will be processed shortly")
+
+
+def _merchant_id(shop: str) -> int | None:
+    """The shop's merchant id. A shop keeps its merchant row for good (erasure leaves a
+    tombstone), so a found id is remembered for the life of the process."""
+    known: dict[str, int] = current_app.extensions.setdefault("shopify_merchant_ids", {})
+    if shop not in known:
+        merchant = shopify_merchant(db_read_session(), shop)
+        merchant_id = None if merchant is None else merchant.id
+        # Give the connection back before the write: a request holds one at a time.
+        release_read_session()
+        if merchant_id is None:
+            return None
+        known[shop] = merchant_id
+    return known[shop]
