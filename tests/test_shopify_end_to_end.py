@@ -302,3 +302,44 @@ def test_a_refund_reverses_the_same_whichever_path_saw_it_first(
     assert store.proxy("GET", "/api/me", "7001").json["balance"] == 50
     with unit_of_work(store.runtime.database) as session:
         assert ledger_differences(session) == []
+
+
+def test_shopify_managed_install_exchanges_the_session_token(store: ShopifyStore) -> None:
+    """Shopify-managed install: the App URL opens embedded with a session token, which the
+    app verifies (shopifyapp) and exchanges for an expiring offline token; no OAuth redirect."""
+    import time
+    from urllib.parse import urlencode
+
+    import jwt
+
+    from integrations.shopify.simulator import install_query
+
+    now = int(time.time())
+    # Shopify signs session tokens with the app's secret (HS256).
+    session_token = jwt.encode({
+        "iss": f"https://{store.shop}/admin", "dest": f"https://{store.shop}",
+        "aud": "test-api-key", "sub": "42", "exp": now + 60, "nbf": now - 5, "iat": now - 5,
+        "jti": "jti-1", "sid": "sid-1"}, store.secret, algorithm="HS256")
+    query = install_query(store.shop, store.secret, id_token=session_token, embedded="1",
+                          host="YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvdGVhLWhvdXNl")
+    answer = store.client.get("/shopify/install?" + urlencode(query))
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
+    assert "/admin/oauth/authorize" not in answer.headers["Location"]
+    grant = next(data for kind, _shop, data in store.fake.requests if kind == "token")
+    assert grant["subject_token"] == session_token
+    with unit_of_work(store.runtime.database) as session:
+        merchant = session.execute(select(Merchant)).scalar_one()
+        assert merchant.status == "active" and merchant.credentials is not None
+    # A forged session token (another secret) installs nothing.
+    forged = jwt.encode({"iss": f"https://{store.shop}/admin", "dest": f"https://{store.shop}",
+                         "aud": "test-api-key", "sub": "42", "exp": now + 60, "nbf": now - 5},
+                        "not-the-secret", algorithm="HS256")
+    other = install_query("other.myshopify.com", store.secret, id_token=forged, embedded="1")
+    grants = len(store.fake.requests)
+    refused = store.client.get("/shopify/install?" + urlencode(other))
+    # The package sends the browser for a fresh token (the patch page), never to Shopify.
+    assert refused.status_code == 302
+    assert "/shopify/patch-id-token?" in refused.headers["Location"]
+    assert len(store.fake.requests) == grants  # nothing reached Shopify
+    with unit_of_work(store.runtime.database) as session:
+        assert len(list(session.execute(select(Merchant)).scalars())) == 1
