@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
+from typing import Any
 
 WIDTH, BAR_HEIGHT, GAP, LABEL_WIDTH, TOP = 760, 26, 12, 300, 56
 COLOURS = {"product": "#0b5cad", "baseline": "#8c959f", "budget": "#cf222e"}
@@ -64,12 +66,17 @@ def svg(result: dict[str, float]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def main() -> None:
+def write_chart(render: Callable[[dict[str, Any]], str]) -> None:
+    """``python bench/<chart>.py RESULT.json OUT.svg``: render a bench's JSON result."""
     source, target = Path(sys.argv[1]), Path(sys.argv[2])
     result = json.loads(source.read_text())
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(svg(result))
+    target.write_text(render(result))
     print(f"wrote {target}")
+
+
+def main() -> None:
+    write_chart(svg)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ marked on the product bar and the p99 at the fixed rate written beside it.
 
 from __future__ import annotations
 
-import json
-import sys
 from html import escape
-from pathlib import Path
 from typing import Any
+
+from chart import write_chart  # bench/ is the script's own directory
 
 WIDTH, BAR, BAR_GAP, GROUP_GAP, LABEL_WIDTH, TOP = 860, 24, 6, 22, 150, 96
 COLOURS = {"product": "#0b5cad", "info": "#6e9fd6", "baseline": "#8c959f",
@@ -115,11 +114,7 @@ def svg(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    source, target = Path(sys.argv[1]), Path(sys.argv[2])
-    result = json.loads(source.read_text())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(svg(result))
-    print(f"wrote {target}")
+    write_chart(svg)
 
 
 if __name__ == "__main__":
