@@ -3,6 +3,7 @@ command boundary commits (``unit_of_work``), and jobs are dispatched only after 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 AFTER_COMMIT_KEY = "after_commit_callbacks"
 READ_ONLY = "loyalty_read_only"
+WRITER_LOCK = "loyalty_writer_lock"
+WRITER_LOCK_TIMEOUT = 30.0
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -28,15 +31,33 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Writers of this process queue on a lock of our own before asking SQLite: a thread
+    # waiting on it wakes the moment the lock is free, where SQLite's busy handler would
+    # sleep in growing steps (up to 100 ms) and let a busy writer take the lock again first.
+    writers = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             # A reader sees a snapshot and never waits behind a writer (WAL).
             connection.exec_driver_sql("BEGIN DEFERRED")
             return
-        # Take the write lock up front: a deferred transaction that reads, then writes, can
-        # fail with SQLITE_BUSY when another writer got in between (no retry possible).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Never wait forever: past the busy timeout, SQLite's own locking decides.
+        connection.info[WRITER_LOCK] = writers.acquire(timeout=WRITER_LOCK_TIMEOUT)
+        try:
+            # Take the write lock up front: a deferred transaction that reads, then writes,
+            # can fail with SQLITE_BUSY when another writer got in between (no retry).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _release(connection: Any) -> None:
+        if connection.info.pop(WRITER_LOCK, False):
+            writers.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
 
 
 def make_engine(url: str) -> Engine:
