@@ -8,7 +8,7 @@ from plugin_server.demo import find_demo_merchant
 from plugin_server.loyalty.overview import program_overview
 
 from .demo_store import storefront_view
-from .session import db_session, runtime
+from .session import db_read_session, runtime
 
 home = Blueprint("home", __name__)
 
@@ -16,7 +16,7 @@ home = Blueprint("home", __name__)
 @home.get("/")
 def index() -> str:
     settings = runtime().settings
-    session = db_session()
+    session = db_read_session()
     # Shoppers' names are shown: only for the demo store, never on a production server.
     demo = None if settings.is_production else find_demo_merchant(session)
     overview = program_overview(session, demo.id) if demo else None
