@@ -16,9 +16,12 @@ home = Blueprint("home", __name__)
 @home.get("/")
 def index() -> str:
     settings = runtime().settings
+    # First: the storefront section makes requests of its own through the App Proxy, in this
+    # app context, and their teardown closes the context's sessions.
+    storefront = None if settings.is_production else storefront_view()
     session = db_read_session()
     # Shoppers' names are shown: only for the demo store, never on a production server.
     demo = None if settings.is_production else find_demo_merchant(session)
     overview = program_overview(session, demo.id) if demo else None
     return render_template("home.html", demo=demo, overview=overview, settings=settings,
-                           storefront=storefront_view() if demo else None)
+                           storefront=storefront if demo else None)
