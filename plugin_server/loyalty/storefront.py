@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from plugin_server.models import (
@@ -25,6 +25,33 @@ from .program import get_merchant
 HISTORY_LENGTH = 20
 CODES_LENGTH = 10
 
+# Built once: the storefront's balance sits on the store's page load, and building statements
+# costs more than running them. Rows keep the column names, so the JSON builders take them
+# like model objects.
+_members, _tiers_t, _rewards_t = Member.__table__, Tier.__table__, Reward.__table__
+_entries, _redemptions = LedgerEntry.__table__, Redemption.__table__
+MEMBER_QUERY = select(_members.c.id, _members.c.balance, _members.c.pending,
+                      _members.c.tier_id, _members.c.tier_progress).where(
+    _members.c.merchant_id == bindparam("merchant_id"),
+    _members.c.customer_id == bindparam("customer_id"))
+TIERS_QUERY = select(*_tiers_t.c).where(
+    _tiers_t.c.merchant_id == bindparam("merchant_id"), _tiers_t.c.active.is_(True)
+).order_by(_tiers_t.c.threshold, _tiers_t.c.id)
+REWARDS_QUERY = select(*_rewards_t.c).where(
+    _rewards_t.c.merchant_id == bindparam("merchant_id"), _rewards_t.c.enabled.is_(True)
+).order_by(_rewards_t.c.points_cost, _rewards_t.c.id)
+HISTORY_QUERY = select(_entries.c.kind, _entries.c.points, _entries.c.pending_points,
+                       _entries.c.reason, _entries.c.created_at).where(
+    _entries.c.merchant_id == bindparam("merchant_id"),
+    _entries.c.member_id == bindparam("member_id")
+).order_by(_entries.c.id.desc()).limit(HISTORY_LENGTH)
+CODES_QUERY = select(_redemptions.c.id, _redemptions.c.reward_name, _redemptions.c.code,
+                     _redemptions.c.state, _redemptions.c.points_cost,
+                     _redemptions.c.expires_at, _redemptions.c.created_at).where(
+    _redemptions.c.merchant_id == bindparam("merchant_id"),
+    _redemptions.c.member_id == bindparam("member_id"), _redemptions.c.state == "issued"
+).order_by(_redemptions.c.id.desc()).limit(CODES_LENGTH)
+
 
 def _number(value: Decimal) -> str:
     """A decimal as plain text without trailing zeros ("1", "2.5"), for JSON."""
@@ -32,21 +59,16 @@ def _number(value: Decimal) -> str:
     return text if "." not in text else text.rstrip("0").rstrip(".")
 
 
-def _tiers(session: Session, merchant_id: int) -> list[Tier]:
-    return list(session.execute(
-        select(Tier).where(Tier.merchant_id == merchant_id, Tier.active.is_(True))
-        .order_by(Tier.threshold, Tier.id)
-    ).scalars())
+def _tiers(session: Session, merchant_id: int) -> list[Any]:
+    return list(session.execute(TIERS_QUERY, {"merchant_id": merchant_id}))
 
 
-def _rewards(session: Session, merchant_id: int) -> list[Reward]:
-    return list(session.execute(
-        select(Reward).where(Reward.merchant_id == merchant_id, Reward.enabled.is_(True))
-        .order_by(Reward.points_cost, Reward.id)
-    ).scalars())
+def _rewards(session: Session, merchant_id: int) -> list[Any]:
+    return list(session.execute(REWARDS_QUERY, {"merchant_id": merchant_id}))
 
 
-def reward_json(reward: Reward) -> dict[str, Any]:
+def reward_json(reward: Any) -> dict[str, Any]:
+    """A reward (model or row) as the storefront shows it."""
     return {
         "id": reward.id, "name": reward.name, "kind": reward.kind,
         "value": _number(reward.value), "points_cost": reward.points_cost,
@@ -56,7 +78,8 @@ def reward_json(reward: Reward) -> dict[str, Any]:
     }
 
 
-def tier_json(tier: Tier) -> dict[str, Any]:
+def tier_json(tier: Any) -> dict[str, Any]:
+    """A tier (model or row) as the storefront shows it."""
     return {"id": tier.id, "name": tier.name, "threshold": _number(tier.threshold),
             "multiplier": _number(tier.multiplier),
             "entry_reward_points": tier.entry_reward_points, "perks": tier.perks}
@@ -96,17 +119,11 @@ def public_program(session: Session, merchant_id: int) -> dict[str, Any]:
     }
 
 
-def find_customer(session: Session, merchant_id: int, customer_id: str) -> Member | None:
-    return session.execute(
-        select(Member).where(Member.merchant_id == merchant_id,
-                             Member.customer_id == customer_id)
-    ).scalar_one_or_none()
-
-
 def shopper_view(session: Session, merchant_id: int, customer_id: str) -> dict[str, Any]:
     """A signed-in shopper's points, tier, what they can redeem and what happened lately.
     A customer who has not earned yet gets the same document with zeros."""
-    member = find_customer(session, merchant_id, customer_id)
+    member = session.execute(MEMBER_QUERY, {"merchant_id": merchant_id,
+                                            "customer_id": customer_id}).first()
     tiers = _tiers(session, merchant_id)
     balance = member.balance if member else 0
     progress = member.tier_progress if member else Decimal(0)
@@ -123,24 +140,18 @@ def shopper_view(session: Session, merchant_id: int, customer_id: str) -> dict[s
     history: list[dict[str, Any]] = []
     codes: list[dict[str, Any]] = []
     if member is not None:
+        ids = {"merchant_id": merchant_id, "member_id": member.id}
         history = [{"kind": entry.kind, "points": entry.points,
                     "pending_points": entry.pending_points, "reason": entry.reason,
                     "created_at": entry.created_at.isoformat()}
-                   for entry in session.execute(
-                       select(LedgerEntry).where(LedgerEntry.merchant_id == merchant_id,
-                                                 LedgerEntry.member_id == member.id)
-                       .order_by(LedgerEntry.id.desc()).limit(HISTORY_LENGTH)).scalars()]
+                   for entry in session.execute(HISTORY_QUERY, ids)]
         codes = [{"id": redemption.id, "reward_name": redemption.reward_name,
                   "code": redemption.code, "state": redemption.state,
                   "points_cost": redemption.points_cost,
                   "expires_at": (redemption.expires_at.isoformat()
                                  if redemption.expires_at else None),
                   "created_at": redemption.created_at.isoformat()}
-                 for redemption in session.execute(
-                     select(Redemption).where(Redemption.merchant_id == merchant_id,
-                                              Redemption.member_id == member.id,
-                                              Redemption.state == "issued")
-                     .order_by(Redemption.id.desc()).limit(CODES_LENGTH)).scalars()]
+                 for redemption in session.execute(CODES_QUERY, ids)]
     return {
         "customer_id": customer_id,
         "balance": balance,

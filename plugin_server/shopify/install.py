@@ -54,6 +54,20 @@ def name_default_rewards(session: Session, merchant: Merchant) -> None:
                 reward.name = template.format(amount=money_label(value, merchant.currency))
 
 
+# Bumped whenever this process installs or uninstalls a shop, so that what the storefront
+# remembers about shops is looked up again at once here (other processes within seconds).
+_status_changes = 0
+
+
+def status_changes() -> int:
+    return _status_changes
+
+
+def _status_changed() -> None:
+    global _status_changes
+    _status_changes += 1
+
+
 class InstallError(Exception):
     """The install request cannot go on; the message is shown to the merchant."""
 
@@ -118,6 +132,7 @@ def finish_install(session: Session, shop: str, token: ShopToken, encryption_key
         merchant.program_started_at = now  # a first install, or a fresh start after erasure
         merchant.sync_checkpoint = None
     merchant.status = "active"
+    _status_changed()
     merchant.installed_at = now
     merchant.uninstalled_at = None
     save_token(merchant, encryption_key, token)
@@ -153,5 +168,6 @@ def mark_uninstalled(session: Session, merchant: Merchant, now: datetime | None 
     if merchant.status == "purging":
         return
     merchant.status = "uninstalled"
+    _status_changed()
     merchant.uninstalled_at = now or utcnow()
     merchant.credentials = None

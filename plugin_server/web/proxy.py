@@ -5,14 +5,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from shopify_app import ShopifyApp
 
 from integrations.shopify.admin import InvalidShop, normalize_shop
 from plugin_server.loyalty.storefront import public_program, shopper_view
-from plugin_server.models import Merchant
-from plugin_server.shopify.install import shopify_merchant
+from plugin_server.shopify.install import shopify_merchant, status_changes
 from plugin_server.shopify.settings import shopify_config
 
 from .errors import error_response
@@ -22,6 +23,7 @@ from .storefront_redeem import redeem_for_customer
 log = logging.getLogger(__name__)
 proxy = Blueprint("proxy", __name__, url_prefix="/proxy")
 
+MERCHANT_CACHE_SECONDS = 5.0
 SIGN_IN = ("sign_in_required", "Sign in to your account to see your points and redeem rewards.")
 
 
@@ -50,12 +52,36 @@ def _verify() -> tuple[int, str | None]:
         shop = normalize_shop(request.args["shop"])
     except InvalidShop as error:
         raise ProxyRefused(400, "invalid_shop", str(error)) from error
-    merchant = shopify_merchant(db_read_session(), shop)
+    merchant = _merchant(shop)
     if merchant is None or merchant.status != "active":
         raise ProxyRefused(404, "not_found", f"{shop} has no active loyalty program")
     customer = (verified.logged_in_customer_id or "").strip() or None
-    g.merchant = merchant
-    return merchant.id, customer
+    g.platform = merchant.platform
+    return merchant.merchant_id, customer
+
+
+@dataclass(frozen=True)
+class _Shop:
+    merchant_id: int
+    platform: str
+    status: str
+
+
+def _merchant(shop: str) -> _Shop | None:
+    """The shop's merchant, remembered for a few seconds: every storefront page load asks,
+    and an uninstall may take that long to show here."""
+    cache: dict[str, tuple[float, int, _Shop | None]] = current_app.extensions.setdefault(
+        "proxy_merchants", {})
+    now, generation = time.monotonic(), status_changes()
+    hit = cache.get(shop)
+    if hit is not None and now - hit[0] < MERCHANT_CACHE_SECONDS and hit[1] == generation:
+        return hit[2]
+    found = shopify_merchant(db_read_session(), shop)
+    value = None if found is None else _Shop(found.id, found.platform, found.status)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[shop] = (now, generation, value)
+    return value
 
 
 @proxy.errorhandler(ProxyRefused)
@@ -91,8 +117,7 @@ def me() -> Response:
 @proxy.post("/api/redeem")
 def redeem() -> tuple[Response, int]:
     merchant_id, customer = _signed_in()
-    merchant: Merchant = g.merchant
-    platform = merchant.platform
+    platform: str = g.platform
     # No transaction stays open while Shopify creates the code.
     release_read_session()
     return redeem_for_customer(merchant_id, platform, customer)
