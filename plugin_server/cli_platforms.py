@@ -128,18 +128,28 @@ def reconcile(reference: str | None, as_json: bool) -> None:
 @click.option("--run", "run_now", is_flag=True, help="Check running imports with the platform "
                                                      "now instead of waiting for the sweep.")
 @click.option("--start", is_flag=True, help="Start a new import for MERCHANT.")
+@click.option("--award-past-orders", type=click.Choice(["yes", "no"]), default=None,
+              help="The merchant's choice: do orders placed before the install earn points? "
+                   "Saved before --start.")
 @click.option("--json", "as_json", is_flag=True)
-def imports(reference: str | None, run_now: bool, start: bool, as_json: bool) -> None:
+def imports(reference: str | None, run_now: bool, start: bool, award_past_orders: str | None,
+            as_json: bool) -> None:
+    from .loyalty.program import ensure_settings
     from .shopify.jobs import advance_import, start_history_import
 
     runtime = _runtime()
     merchant_id: int | None = None
+    if award_past_orders is not None and not reference:
+        raise click.ClickException("--award-past-orders needs a MERCHANT")
     if reference:
         with unit_of_work(runtime.database) as session:
             try:
-                merchant_id = resolve_merchant(session, reference).id
+                found = resolve_merchant(session, reference)
             except LoyaltyError as error:
                 raise click.ClickException(str(error)) from error
+            merchant_id = found.id
+            if award_past_orders is not None:
+                ensure_settings(session, found).award_past_orders = award_past_orders == "yes"
     try:
         if start:
             if merchant_id is None:

@@ -60,12 +60,12 @@ def test_merchant_may_choose_to_award_past_orders(store: ShopifyStore) -> None:
     store.fake.orders = [graphql_order(past_order("4100", "40.00", "810"))]
     merchant_id = store.install()
     assert store.proxy("GET", "/api/me", "810").json["balance"] == 0
-    with unit_of_work(store.runtime.database) as session:
-        ensure_settings(session, get_merchant(session, merchant_id)).award_past_orders = True
-    started = cli(store, "imports", SHOP, "--start", "--json")
+    started = cli(store, "imports", SHOP, "--award-past-orders", "yes", "--start", "--json")
     assert started.exit_code == 0, started.output
     assert [row["state"] for row in json.loads(started.output)] == ["completed", "completed"]
     assert store.proxy("GET", "/api/me", "810").json["balance"] == 40
+    with unit_of_work(store.runtime.database) as session:
+        assert ensure_settings(session, get_merchant(session, merchant_id)).award_past_orders
 
 
 def test_reconcile_heals_a_missed_delivery(store: ShopifyStore) -> None:
