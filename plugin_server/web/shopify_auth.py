@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from shopify_app import ShopifyApp
 
 from integrations.shopify.admin import InvalidShop, ShopifyConfig, normalize_shop
 from integrations.shopify.oauth import (
@@ -32,7 +31,7 @@ from plugin_server.shopify.install import (
     issue_state,
     shopify_merchant,
 )
-from plugin_server.shopify.settings import CALLBACK_PATH, app_url, shopify_config
+from plugin_server.shopify.settings import CALLBACK_PATH, app_url, shopify_app, shopify_config
 
 from .pages import message_page
 from .session import db_session, runtime
@@ -181,7 +180,8 @@ def _shopify_request() -> dict[str, Any]:
 def _managed_install(config: ShopifyConfig, shop: str) -> Response:
     """Shopify-managed install: the shop already approved the scopes and opens the App URL
     embedded with a session token, which is exchanged for an offline token."""
-    app = ShopifyApp(config.api_key, config.api_secret, config.api_secret_old or None)
+    app = shopify_app(runtime().settings)
+    assert app is not None  # _config() checked the credentials
     verified = app.verify_app_home_req(_shopify_request(),
                                        app_home_patch_id_token_path=PATCH_ID_TOKEN_PATH)
     if not verified.ok or verified.id_token is None:
@@ -201,10 +201,11 @@ def _managed_install(config: ShopifyConfig, shop: str) -> Response:
 def patch_id_token() -> Response:
     """The page App Bridge uses to fetch a fresh session token (the package renders it)."""
     try:
-        config = _config()
+        _config()
     except Refused as error:
         return _refused(error)
-    app = ShopifyApp(config.api_key, config.api_secret, config.api_secret_old or None)
+    app = shopify_app(runtime().settings)
+    assert app is not None
     result = app.app_home_patch_id_token(_shopify_request())
     return Response(result.response.body, status=result.response.status,
                     headers=result.response.headers)

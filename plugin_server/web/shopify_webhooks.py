@@ -8,17 +8,16 @@ import hashlib
 import hmac
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from shopify_app import ShopifyApp
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from integrations.shopify.admin import InvalidShop, normalize_shop
 from plugin_server import MAX_REQUEST_BYTES
 from plugin_server.loyalty.inbox import store_delivery_now
-from plugin_server.shopify.install import shopify_merchant
-from plugin_server.shopify.settings import WEBHOOK_PATH, shopify_config
+from plugin_server.shopify.settings import WEBHOOK_PATH, shopify_app, shopify_config
 
-from .session import db_read_session, release_read_session, runtime
+from .session import runtime
+from .shopify_shops import known_shop
 
 log = logging.getLogger(__name__)
 shopify_webhooks = Blueprint("shopify_webhooks", __name__)
@@ -26,7 +25,6 @@ shopify_webhooks = Blueprint("shopify_webhooks", __name__)
 KEPT_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-API-Version",
                 "X-Shopify-Webhook-Id", "X-Shopify-Event-Id", "X-Shopify-Triggered-At")
 MAX_BODY_BYTES = MAX_REQUEST_BYTES
-_apps: dict[tuple[str, str, str], ShopifyApp] = {}
 
 
 def _answer(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -34,17 +32,6 @@ def _answer(status: int, code: str, message: str) -> tuple[Response, int]:
         log.warning("shopify webhook refused (%s %s): %s", status, code, message)
     return jsonify({"status": "error" if status >= 400 else code, "error": code,
                     "message": message}), status
-
-
-def _app() -> ShopifyApp | None:
-    config = shopify_config(runtime().settings)
-    if not config.api_key or not config.api_secret:
-        return None
-    key = (config.api_key, config.api_secret, config.api_secret_old)
-    if key not in _apps:
-        _apps[key] = ShopifyApp(config.api_key, config.api_secret,
-                                config.api_secret_old or None)
-    return _apps[key]
 
 
 def _bytes_signed(raw: bytes) -> bool:
@@ -58,7 +45,7 @@ def _bytes_signed(raw: bytes) -> bool:
 
 @shopify_webhooks.post(WEBHOOK_PATH)
 def receive() -> tuple[Response, int]:
-    app = _app()
+    app = shopify_app(runtime().settings)
     if app is None:
         return _answer(503, "not_configured", "SHOPIFY_API_KEY / SHOPIFY_API_SECRET are not set")
     if (request.content_length or 0) > MAX_BODY_BYTES:
@@ -100,29 +87,15 @@ def receive() -> tuple[Response, int]:
     event_id = (request.headers.get("X-Shopify-Event-Id")
                 or request.headers.get("X-Shopify-Webhook-Id")
                 or "sha256:" + hashlib.sha256(raw).hexdigest())
-    merchant_id = _merchant_id(shop)
-    if merchant_id is None:
+    known = known_shop(shop)
+    if known is None:
         log.warning("shopify webhook %s for unknown shop %s ignored", topic, shop)
         return _answer(200, "ignored", f"{shop} has not installed this app")
     headers = {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
-    event = store_delivery_now(runtime().database.engine, merchant_id, "shopify", topic,
+    event = store_delivery_now(runtime().database.engine, known.merchant_id, "shopify", topic,
                                event_id, raw, headers)
     if event is None:
         return _answer(200, "duplicate", "this delivery was received before")
     runtime().jobs.enqueue("process_inbox_event", event)
     return _answer(200, "stored", "stored; it will be processed shortly")
 
-
-def _merchant_id(shop: str) -> int | None:
-    """The shop's merchant id. A shop keeps its merchant row for good (erasure leaves a
-    tombstone), so a found id is remembered for the life of the process."""
-    known: dict[str, int] = current_app.extensions.setdefault("shopify_merchant_ids", {})
-    if shop not in known:
-        merchant = shopify_merchant(db_read_session(), shop)
-        merchant_id = None if merchant is None else merchant.id
-        # Give the connection back before the write: a request holds one at a time.
-        release_read_session()
-        if merchant_id is None:
-            return None
-        known[shop] = merchant_id
-    return known[shop]
