@@ -158,12 +158,25 @@ def test_orders_before_the_install_do_not_earn_unless_chosen(store: ShopifyStore
     old = replace(paid_order("6200", "10.00"), created_at=utcnow() - timedelta(days=30))
     store.webhook("orders/updated", rest_order(old))
     assert store.proxy("GET", "/api/me", "7001").json["balance"] == 0
+    # The merchant's choice: past orders earn from then on.
+    from plugin_server.loyalty.program import ensure_settings, get_merchant
+
+    with unit_of_work(store.runtime.database) as session:
+        ensure_settings(session, get_merchant(session, store.merchant_id)).award_past_orders = True
+    store.webhook("orders/updated", rest_order(replace(old, updated_at=utcnow())))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 30
 
 
 def test_test_orders_follow_the_merchants_setting(store: ShopifyStore) -> None:
     store.install()
     store.webhook("orders/paid", rest_order(replace(paid_order("6300", "10.00"), test=True)))
     assert store.proxy("GET", "/api/me", "7001").json["balance"] == 0
+    from plugin_server.loyalty.program import ensure_settings, get_merchant
+
+    with unit_of_work(store.runtime.database) as session:
+        ensure_settings(session, get_merchant(session, store.merchant_id)).award_test_orders = True
+    store.webhook("orders/paid", rest_order(replace(paid_order("6301", "10.00"), test=True)))
+    assert store.proxy("GET", "/api/me", "7001").json["balance"] == 30
 
 
 def test_platform_refusal_voids_the_hold(store: ShopifyStore) -> None:
