@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from integrations.shopify.admin import AdminError
 from integrations.shopify.order_queries import BulkOperationError
 
+from .crypto import CredentialsError
 from .db import unit_of_work
 from .loyalty.errors import LoyaltyError
 from .loyalty.merchants import merchant_summary, resolve_merchant
+from .loyalty.widget_identity import widget_secret_for
 from .models import DataRequest, ImportRun, Member, Merchant, Order
 from .runtime import Runtime
 from .shopify.tokens import NotConnected
@@ -43,15 +45,23 @@ def import_json(run: ImportRun) -> dict[str, Any]:
             "finished_at": _iso(run.finished_at)}
 
 
-@click.command("merchant", help="One merchant's details (MERCHANT: id, shop domain or store URL).")
+@click.command("merchant", help="One merchant's details (MERCHANT: id, shop domain or store "
+                                "URL), with the store id and widget secret the storefront "
+                                "plugin needs.")
 @click.argument("reference", metavar="MERCHANT")
 @click.option("--json", "as_json", is_flag=True)
 def merchant(reference: str, as_json: bool) -> None:
-    with unit_of_work(_runtime().database) as session:
+    runtime = _runtime()
+    # Commits: the widget secret is made (and kept) the first time it is shown.
+    with unit_of_work(runtime.database) as session:
         try:
             found = resolve_merchant(session, reference)
         except LoyaltyError as error:
             raise click.ClickException(str(error)) from error
+        try:
+            widget_secret = widget_secret_for(session, found, runtime.settings.ENCRYPTION_KEY)
+        except CredentialsError as error:
+            raise click.ClickException(f"{found.shop}: {error}") from error
         counts = {
             "members": session.execute(select(func.count(Member.id))
                                        .where(Member.merchant_id == found.id)).scalar_one(),
@@ -66,6 +76,7 @@ def merchant(reference: str, as_json: bool) -> None:
             "installed_at": _iso(found.installed_at),
             "uninstalled_at": _iso(found.uninstalled_at),
             "connected": found.credentials is not None,
+            "store_id": found.store_id, "widget_secret": widget_secret,
             "last_reconciled_at": _iso(found.sync_checkpoint), **counts, "imports": imports,
         }
     if as_json:

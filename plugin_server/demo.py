@@ -19,6 +19,7 @@ from .db import unit_of_work
 from .demo_shopify import DEMO_SHOPIFY_SHOP, DemoShopify
 from .loyalty.adjustments import adjust_points
 from .loyalty.program import ensure_settings
+from .loyalty.widget_settings import validate_widget_settings
 from .models import Member, Merchant, Reward, Tier
 
 DEMO_SHOP = DEMO_SHOPIFY_SHOP
@@ -69,6 +70,29 @@ def seed_demo_program(session: Session, merchant: Merchant) -> None:
                points_cost=300, value=Decimal(0), expires_days=30),
     ])
     session.flush()
+    settings.widget_json = validate_widget_settings(demo_widget(session, merchant.id))
+
+
+# The merchant's own texts in a few of the widget's languages; the others fall back to
+# the names as set (the widget's own strings are translated in all twelve).
+DEMO_TEXTS = {
+    "ja": ("ティーリーブス", ("5ドル割引", "10%割引", "送料無料")),
+    "es": ("Hojas de Té", ("5 $ de descuento", "10 % de descuento", "Envío gratis")),
+    "fr": ("Feuilles de thé", ("5 $ de réduction", "10 % de réduction", "Livraison offerte")),
+    "ar": ("أوراق الشاي", ("خصم 5 دولارات", "خصم 10٪", "شحن مجاني")),
+}
+
+
+def demo_widget(session: Session, merchant_id: int) -> dict[str, Any]:
+    rewards = session.execute(select(Reward.id).where(Reward.merchant_id == merchant_id)
+                              .order_by(Reward.points_cost)).scalars().all()
+    by_cost = dict(zip((300, 500, 1000), rewards, strict=False))
+    return {
+        "color": "#1f4f46", "position": "right",
+        "texts": {lang: {"program_name": name, "rewards": {
+            str(by_cost[500]): five, str(by_cost[1000]): ten, str(by_cost[300]): shipping}}
+            for lang, (name, (five, ten, shipping)) in DEMO_TEXTS.items()},
+    }
 
 
 def open_demo_store(shopify: DemoShopify, *, reinstall: bool) -> int:

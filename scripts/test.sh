@@ -3,8 +3,8 @@
 #
 #   bash scripts/test.sh [pytest args...]
 #
-# Steps: install PostgreSQL and Redis with apt (only those whose server binaries
-# are missing; also python3-pip if python3 has no pip),
+# Steps: install PostgreSQL, Redis, Chromium and Noto fonts with apt (only what is
+# missing; also python3-pip if python3 has no pip),
 # pip install -e '.[test]', ruff check, start a throwaway PostgreSQL server
 # (exports LOYALTY_TEST_POSTGRES_URL) and a throwaway Redis server (exports
 # LOYALTY_TEST_REDIS_URL), run pytest, stop both servers and delete their data
@@ -74,11 +74,21 @@ fi
 if ! redis_find_server >/dev/null; then
     apt_pkgs+=(redis-server)
 fi
+if ! command -v chromium >/dev/null 2>&1; then
+    apt_pkgs+=(chromium)      # the widget's real-browser tests drive Debian's chromium
+fi
+# Fonts for the twelve languages, so the browser tests' screenshots are legible.
+if ! { command -v fc-list >/dev/null && fc-list :lang=te | grep -q .; }; then
+    apt_pkgs+=(fonts-noto-core)
+fi
+if ! { command -v fc-list >/dev/null && fc-list :lang=ja | grep -q .; }; then
+    apt_pkgs+=(fonts-noto-cjk)
+fi
 if ! python3 -m pip --version >/dev/null 2>&1; then
     apt_pkgs+=(python3-pip)   # Debian's own python3 comes without pip
 fi
 if [[ "${FORCE_APT:-0}" == 1 && ${#apt_pkgs[@]} -eq 0 ]]; then
-    apt_pkgs+=(postgresql redis-server)
+    apt_pkgs+=(postgresql redis-server chromium fonts-noto-core fonts-noto-cjk)
 fi
 if [[ "${SKIP_INSTALL:-0}" == 1 ]]; then
     echo "SKIP_INSTALL=1: skipping apt"
@@ -90,8 +100,8 @@ elif [[ ${#apt_pkgs[@]} -gt 0 ]]; then
         -o Dpkg::Use-Pty=0 "${apt_pkgs[@]}"
     echo "apt took $((SECONDS - t0))s"
 else
-    echo "PostgreSQL already installed in $(pg_find_bindir) and Redis as" \
-         "$(redis_find_server); skipping apt (FORCE_APT=1 to force)"
+    echo "PostgreSQL already installed in $(pg_find_bindir), Redis as" \
+         "$(redis_find_server) and chromium; skipping apt (FORCE_APT=1 to force)"
 fi
 if ! PG_BINDIR_FOUND="$(pg_find_bindir)"; then
     echo "PostgreSQL server binaries not found after install" >&2

@@ -105,8 +105,7 @@ def test_landing_page_shows_the_demo_program(app: Flask, runtime: Runtime,
     assert re.search(rf"<b>{members}</b><span>members</span>", page)
     assert "Members by tier" in page and "Bronze" in page
     assert "Latest ledger entries" in page and "order #T-" in page
-    # The storefront section reached the API through an App Proxy-signed request.
-    assert "Storefront, as a shopper sees it" in page and "Free shipping" in page
+    assert "Storefront, as a shopper sees it" in page and 'href="/store"' in page
 
 
 def test_landing_page_escapes_merchant_text(app: Flask, runtime: Runtime,

@@ -3,7 +3,6 @@ The same documents answer on every platform (App Proxy, WooCommerce token, demo)
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +20,7 @@ from plugin_server.models import (
 )
 
 from .program import get_merchant
+from .widget_settings import storefront_widget
 
 HISTORY_LENGTH = 20
 CODES_LENGTH = 10
@@ -103,10 +103,6 @@ def public_program(session: Session, merchant_id: int) -> dict[str, Any]:
     ways_to_earn += [{"kind": f"{rule.target}_multiplier", "target_id": rule.target_id,
                       "factor": _number(rule.factor), "label": rule.label}
                      for rule in multipliers]
-    try:
-        widget = json.loads(settings.widget_json or "{}")
-    except ValueError:
-        widget = {}
     return {
         "program": {"name": settings.program_name, "shop_name": merchant.name,
                     "currency": merchant.currency},
@@ -115,7 +111,7 @@ def public_program(session: Session, merchant_id: int) -> dict[str, Any]:
         "tiers": [tier_json(tier) for tier in _tiers(session, merchant_id)],
         "tier_basis": settings.tier_basis,
         "tier_window": settings.tier_window,
-        "widget": widget if isinstance(widget, dict) else {},
+        "widget": storefront_widget(settings.widget_json),
     }
 
 

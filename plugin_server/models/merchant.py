@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,6 +24,12 @@ PLATFORMS = ("shopify", "woocommerce", "demo")
 MERCHANT_STATUSES = ("pending", "active", "uninstalled", "disconnected", "purging")
 
 
+def new_store_id() -> str:
+    """A public, unguessable store id (64 random bits, hex): it names the store in storefront
+    URLs and signed identities without revealing the row id or how many stores there are."""
+    return secrets.token_hex(8)
+
+
 class Merchant(Base):
     __tablename__ = "merchants"
     __table_args__ = (
@@ -40,6 +47,12 @@ class Merchant(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     # Platform credentials (access/refresh tokens, API keys), encrypted with ENCRYPTION_KEY.
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # The store's public id for the storefront API (DESIGN §8); never changes.
+    store_id: Mapped[str] = mapped_column(String(32), unique=True, index=True,
+                                          default=new_store_id)
+    # The secret the store's plugin signs shopper identities with, encrypted with
+    # ENCRYPTION_KEY; created the first time it is asked for (loyalty.widget_identity).
+    widget_secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # When the program started in this shop (the first install): orders placed before it
     # earn only if the merchant awards past orders.
     program_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

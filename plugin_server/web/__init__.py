@@ -11,6 +11,8 @@ from .proxy import proxy
 from .session import register_session
 from .shopify_auth import shopify_auth
 from .shopify_webhooks import shopify_webhooks
+from .storefront_api import storefront_api
+from .widget_assets import widget_assets
 
 
 def register_web(app: Flask) -> None:
@@ -21,3 +23,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(shopify_auth)
     app.register_blueprint(shopify_webhooks)
     app.register_blueprint(proxy)
+    app.register_blueprint(storefront_api)
+    app.register_blueprint(widget_assets)

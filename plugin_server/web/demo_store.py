@@ -1,20 +1,33 @@
 """The demo storefront's side of Shopify, registered only by ``loyalty demo``: the App Proxy
 (``/apps/loyalty/...`` signs and forwards to ``/proxy/...`` as Shopify does), the shopper's
-sign-in, and buttons that place an order or redeem a reward through the real routes."""
+sign-in, a store page embedding the widget, and a button that places an order through the
+real webhook route."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+)
 
 from integrations.base import Customer, LineItem, Order
 from plugin_server.demo_shopify import DemoShopify
+from plugin_server.demo_storefront import demo_storefront
+from plugin_server.widget_bundle import LANGUAGES
 
 CUSTOMER_COOKIE = "demo_customer"
+STORE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+             "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 demo_store = Blueprint("demo_store", __name__)
 
 
@@ -38,10 +51,16 @@ def app_proxy(path: str) -> tuple[Response, int]:
     return jsonify(body), status
 
 
+def _back(default: str = "/store") -> str:
+    """Where a demo form returns: a path on this server only."""
+    target = request.form.get("next", default)
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
 @demo_store.post("/demo/sign-in")
 def sign_in() -> Response:
     customer = request.form.get("customer_id", "")
-    response = redirect("/#storefront", code=303)
+    response = redirect(_back(), code=303)
     if customer.isdigit():
         response.set_cookie(CUSTOMER_COOKIE, customer, httponly=True, samesite="Lax")
     else:
@@ -53,39 +72,38 @@ def sign_in() -> Response:
 def place_order() -> Response:
     """A paid order for the signed-in shopper, sent as Shopify's orders/paid webhook."""
     customer = signed_in_customer()
-    amount = Decimal(request.form.get("amount", "40"))
+    try:
+        amount = Decimal(request.form.get("amount", "40"))
+    except ArithmeticError:
+        amount = Decimal(40)
+    amount = min(max(amount, Decimal(1)), Decimal(10_000)).quantize(Decimal("0.01"))
     now = datetime.now(UTC)
     number = f"W{int(now.timestamp() * 1000)}{secrets.randbelow(100)}"
     order = Order(
         order_id=number, name=f"#{number}", created_at=now, updated_at=now, currency="USD",
         customer=Customer(customer_id=customer, email=request.form.get("email") or None),
         line_items=(LineItem(line_id="1", quantity=1, unit_price=amount,
-                             product_id="tea-matcha", title="Ceremonial matcha"),),
+                             product_id=request.form.get("product", "tea-matcha")[:40],
+                             title=request.form.get("title", "Tea")[:80]),),
         total=amount, paid=True)
     demo_shopify().deliver_order("orders/paid", order, f"{number}:paid")
-    return redirect("/#storefront", code=303)
+    demo_shopify().runtime.jobs.drain()
+    return redirect(_back(), code=303)
 
 
-@demo_store.post("/demo/redeem")
-def redeem() -> Response:
-    demo_shopify().storefront("POST", "/api/redeem", signed_in_customer(),
-                              {"reward_id": int(request.form.get("reward_id", "0") or 0)},
-                              {"Idempotency-Key": secrets.token_hex(12)})
-    return redirect("/#storefront", code=303)
-
-
-def storefront_view() -> dict[str, Any] | None:
-    """The signed-in shopper's /me document, fetched through the App Proxy, for the page."""
-    shopify: DemoShopify | None = current_app.extensions.get("demo_shopify")
-    if shopify is None:
-        return None
-    customer = signed_in_customer()
-    _, program = shopify.storefront("GET", "/api/program", customer)
-    me = None
-    if customer is not None:
-        status, body = shopify.storefront("GET", "/api/me", customer)
-        me = body if status == 200 else None
-    return {"customer_id": customer, "program": program, "me": me}
+@demo_store.get("/store")
+def store() -> Response:
+    """A store page that embeds the widget as the Shopify app embed or the WordPress plugin
+    does, under a strict Content-Security-Policy: only this server's scripts and styles."""
+    language = request.args.get("lang", "en")
+    loyalty = demo_shopify().runtime
+    view = demo_storefront(loyalty.database, loyalty.settings.ENCRYPTION_KEY,
+                           signed_in_customer(), language if language in LANGUAGES else "en",
+                           request.args.get("embed", "shopify"),
+                           app_url=request.host_url.rstrip("/"))
+    response = Response(render_template("demo_store.html", **view))
+    response.headers["Content-Security-Policy"] = STORE_CSP
+    return response
 
 
 def register_demo_store(app: Flask, shopify: DemoShopify) -> None:

@@ -7,7 +7,6 @@ from flask import Blueprint, render_template
 from plugin_server.demo import find_demo_merchant
 from plugin_server.loyalty.overview import program_overview
 
-from .demo_store import storefront_view
 from .session import db_read_session, runtime
 
 home = Blueprint("home", __name__)
@@ -16,12 +15,8 @@ home = Blueprint("home", __name__)
 @home.get("/")
 def index() -> str:
     settings = runtime().settings
-    # First: the storefront section makes requests of its own through the App Proxy, in this
-    # app context, and their teardown closes the context's sessions.
-    storefront = None if settings.is_production else storefront_view()
     session = db_read_session()
     # Shoppers' names are shown: only for the demo store, never on a production server.
     demo = None if settings.is_production else find_demo_merchant(session)
     overview = program_overview(session, demo.id) if demo else None
-    return render_template("home.html", demo=demo, overview=overview, settings=settings,
-                           storefront=storefront if demo else None)
+    return render_template("home.html", demo=demo, overview=overview, settings=settings)
