@@ -190,7 +190,9 @@ def demo(order_count: int, host: str, port: int) -> None:
                             next_order_prefix())
         click.echo("done. Check the ledger with: loyalty check-ledger")
         return
-    click.echo(f"demo store ready: http://{host}:{port}/  (Ctrl-C to stop)", err=True)
+    click.echo(f"demo ready: http://{host}:{port}/ (merchant view), "
+               f"http://{host}:{port}/store (storefront with the widget); Ctrl-C to stop",
+               err=True)
     _serve(runtime, host, port)
 
 

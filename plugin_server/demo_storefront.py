@@ -28,7 +28,8 @@ SHOPPERS_SHOWN = 6
 
 
 def demo_storefront(database: Database, encryption_key: str, customer_id: str | None,
-                    language: str, embed: str, app_url: str) -> dict[str, Any]:
+                    language: str, embed: str, app_url: str,
+                    open_at_once: bool = False) -> dict[str, Any]:
     embed = embed if embed in EMBEDS else "shopify"
     with unit_of_work(database) as session:
         merchant = find_demo_merchant(session)
@@ -65,6 +66,8 @@ def demo_storefront(database: Database, encryption_key: str, customer_id: str | 
                 identity = signed_identity(secret, merchant.store_id, customer_id,
                                            shopper["email"] if shopper else "")
                 attributes.append(("data-identity", json.dumps(identity)))
+        if open_at_once:
+            attributes.append(("data-open", ""))
         shop_name = merchant.name
     return {
         "shop_name": shop_name, "shoppers": shoppers, "shopper": shopper,

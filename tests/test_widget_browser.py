@@ -68,7 +68,8 @@ class Shop:
     """One shopper's tab on the demo store, with what the browser reported."""
 
     def __init__(self, browser: Browser, demo: LiveDemo, customer: str | None,
-                 lang: str = "en", embed: str = "shopify") -> None:
+                 lang: str = "en", embed: str = "shopify", query: str = "",
+                 before: str = "") -> None:
         self.demo = demo
         self.context = browser.new_context(viewport={"width": 1280, "height": 860},
                                            permissions=["clipboard-read", "clipboard-write"])
@@ -77,6 +78,8 @@ class Shop:
         self.page.on("console", lambda m: self.messages.append((m.type, m.text)))
         self.page.on("pageerror", lambda e: self.messages.append(("pageerror", str(e))))
         self.page.add_init_script(IDLE_PROBE)
+        if before:
+            self.page.add_init_script(before)
         self.requests: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
         if customer is not None:
@@ -84,7 +87,7 @@ class Shop:
                                                form={"customer_id": customer, "next": "/"},
                                                max_redirects=0)
             assert answer.status == 303
-        self.page.goto(f"{demo.url}/store?lang={lang}&embed={embed}")
+        self.page.goto(f"{demo.url}/store?lang={lang}&embed={embed}{query}")
         expect(self.page.locator(LAUNCHER)).to_be_visible(timeout=10_000)
 
     def open(self) -> None:
@@ -109,7 +112,7 @@ class Shop:
 def shop(browser: Browser, live_demo: LiveDemo) -> Iterator[Any]:
     opened: list[Shop] = []
 
-    def open_shop(customer: str | None, **options: str) -> Shop:
+    def open_shop(customer: str | None, **options: Any) -> Shop:
         opened.append(Shop(browser, live_demo, customer, **options))
         return opened[-1]
 
@@ -360,3 +363,22 @@ def test_offline_says_so_and_recovers_when_back_online(shop: Any, live_demo: Liv
     # The browser itself logs the requests that failed while offline.
     tab.messages[:] = [m for m in tab.messages if "ERR_INTERNET_DISCONNECTED" not in m[1]]
     assert console_problems(tab.messages) == []
+
+
+def test_data_open_opens_the_panel_without_a_click(shop: Any) -> None:
+    tab = shop(MEMBER_ID, query="&open=1")
+    expect(tab.page.locator(DIALOG)).to_be_visible()
+    expect(tab.page.locator(f"{DIALOG} .balance")).to_be_visible()
+
+
+def test_calls_queued_before_the_loader_ran_are_played(shop: Any) -> None:
+    # What a theme's own script does before the deferred loader has run.
+    stub = ("window.LoyaltyWidget = window.LoyaltyWidget || function () {"
+            " (LoyaltyWidget.q = LoyaltyWidget.q || []).push(arguments); };"
+            " LoyaltyWidget('open');")
+    tab = shop(None, before=stub)
+    expect(tab.page.locator(DIALOG)).to_be_visible()
+    tab.page.evaluate("LoyaltyWidget('close')")
+    expect(tab.page.locator(DIALOG)).to_be_hidden()
+    tab.page.evaluate("LoyaltyWidget.open()")
+    expect(tab.page.locator(DIALOG)).to_be_visible()

@@ -100,7 +100,8 @@ def store() -> Response:
     view = demo_storefront(loyalty.database, loyalty.settings.ENCRYPTION_KEY,
                            signed_in_customer(), language if language in LANGUAGES else "en",
                            request.args.get("embed", "shopify"),
-                           app_url=request.host_url.rstrip("/"))
+                           app_url=request.host_url.rstrip("/"),
+                           open_at_once=request.args.get("open") == "1")
     response = Response(render_template("demo_store.html", **view))
     response.headers["Content-Security-Policy"] = STORE_CSP
     return response
