@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from integrations.demo.discounts import issue_demo_code
 
@@ -40,6 +41,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per outbound request is noise; failures are logged where they are handled.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    if settings.PROXY_HOPS > 0:
+        hops = settings.PROXY_HOPS
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from .web import register_web
 

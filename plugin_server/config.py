@@ -35,6 +35,9 @@ class Settings:
     SWEEP_INTERVAL_SECONDS: int = 60
     # A held redemption older than this is voided by the sweep (L7).
     REDEMPTION_HOLD_TIMEOUT_SECONDS: int = 300
+    # Reverse proxies in front of the server (a platform router, a load balancer): their
+    # X-Forwarded-For and -Proto are trusted, so per-address rate limits see the shopper.
+    PROXY_HOPS: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -237,3 +237,20 @@ def test_damaged_token_raises_credentials_error(damage: Callable[[bytes], bytes]
     token = encrypt_json("key", {"access_token": "shpat_123"})
     with pytest.raises(CredentialsError):
         decrypt_json("key", damage(token))
+
+
+
+@pytest.mark.parametrize(("hops", "seen"), [(0, "10.0.0.2"), (1, "203.0.113.9")])
+def test_behind_a_proxy_the_shoppers_address_is_seen(tmp_path: Path, hops: int,
+                                                     seen: str) -> None:
+    """PROXY_HOPS=1 trusts one router's X-Forwarded-For; without it the header is ignored
+    (anyone could send one)."""
+    from flask import request
+
+    app = create_app({"LOYALTY_ENV": "test", "SECRET_KEY": "s", "ENCRYPTION_KEY": "e",
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+                      "PROXY_HOPS": hops})
+    app.add_url_rule("/address", "address", lambda: request.remote_addr or "")
+    answer = app.test_client().get("/address", headers={"X-Forwarded-For": "203.0.113.9"},
+                                   environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert answer.get_data(as_text=True) == seen

@@ -308,6 +308,17 @@ def test_other_origins_get_no_cors_headers(widget: Widget) -> None:
         assert "Origin" in answer.headers["Vary"]
 
 
+def test_refusals_before_the_store_is_known_are_readable_by_its_pages(widget: Widget) -> None:
+    """No token, a garbled one, a bad identity: the store's widget must read the 401 (to
+    sign in again), not see a network error; other pages still read nothing."""
+    for origin, readable in ((ORIGIN, True), (ELSEWHERE, False)):
+        for answer in (widget.get("/me", None, Origin=origin),
+                       widget.get("/me", "garbled.token", Origin=origin),
+                       widget.session({"store_id": widget.store_id}, Origin=origin)):
+            assert answer.status_code in (400, 401)
+            assert (answer.headers.get("Access-Control-Allow-Origin") == origin) is readable
+
+
 def preflight(widget: Widget, path: str, origin: str) -> Any:
     return widget.store.client.options(f"/api/storefront{path}", headers={
         "Origin": origin, "Access-Control-Request-Method": "POST",

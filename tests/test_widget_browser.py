@@ -261,6 +261,8 @@ def test_keyboard_only_redeem_with_focus_trap_and_escape(shop: Any,
     seen: list[str] = []
     for _ in range(40):
         page.keyboard.press("Tab")
+        # Focus never leaves the widget while the dialog is open.
+        assert page.evaluate("document.activeElement.id") == "loyalty-widget"
         seen.append(_focused(page))
         if seen[-1].startswith("redeem-") and page.evaluate(
                 "document.activeElement.shadowRoot.activeElement.getAttribute('aria-label')"
@@ -268,7 +270,6 @@ def test_keyboard_only_redeem_with_focus_trap_and_escape(shop: Any,
             break
     else:
         pytest.fail(f"no Redeem button reached by Tab: {seen}")
-    assert all(not item.startswith("button") for item in seen)  # focus never left
     page.keyboard.press("Enter")
     expect(page.locator(f"{DIALOG} .code-card.new")).to_be_visible()
     # Focus moved to the new code's copy button; Tab keeps cycling inside the dialog.
@@ -348,9 +349,8 @@ def test_errors_offer_a_retry_and_recover(shop: Any, live_demo: LiveDemo) -> Non
 
 def test_offline_says_so_and_recovers_when_back_online(shop: Any, live_demo: LiveDemo) -> None:
     tab = shop(MEMBER_ID)
-    tab.page.locator(LAUNCHER).hover()  # starts the panel download
-    tab.page.wait_for_function("typeof LoyaltyWidget._mount === 'function'")
-    tab.page.wait_for_timeout(300)
+    with tab.page.expect_response(lambda r: "/widget/panel." in r.url):
+        tab.page.locator(LAUNCHER).hover()  # starts the panel download
     tab.context.set_offline(True)
     tab.page.evaluate("LoyaltyWidget('refresh')")
     tab.page.wait_for_timeout(300)
@@ -382,3 +382,68 @@ def test_calls_queued_before_the_loader_ran_are_played(shop: Any) -> None:
     expect(tab.page.locator(DIALOG)).to_be_hidden()
     tab.page.evaluate("LoyaltyWidget.open()")
     expect(tab.page.locator(DIALOG)).to_be_visible()
+
+
+@pytest.mark.parametrize(("customer", "lost"), [("7004", "reset"), ("7006", "gateway")])
+def test_a_redeem_retried_after_a_lost_answer_reuses_its_key(shop: Any, live_demo: LiveDemo,
+                                                             customer: str, lost: str) -> None:
+    """The server redeems but its answer is lost (a reset connection, or a gateway's 504
+    page); trying again must send the same Idempotency-Key so the server replays the first
+    redemption instead of making a second one."""
+    # Points for two redemptions: a second one would be allowed, so only the key stops it.
+    live_demo.place_order(customer, Decimal(400), f"LIVE-{customer}")
+    live_demo.place_order(customer, Decimal(400), f"LIVE-{customer}b")
+    before = live_demo.member(customer).balance
+    tab = shop(customer)
+    keys: list[str] = []
+
+    def lose_first_answer(route: Any) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        response = route.fetch()  # the server does redeem
+        if len(keys) > 1:
+            route.fulfill(response=response)
+        elif lost == "reset":
+            route.abort("connectionreset")
+        else:
+            route.fulfill(status=504, content_type="text/html", body="<h1>Gateway Timeout</h1>")
+
+    tab.page.route("**/apps/loyalty/api/redeem", lose_first_answer)
+    tab.open()
+    dialog = tab.page.locator(DIALOG)
+    button = dialog.get_by_role("button", name="Redeem: Free shipping")
+    button.click()
+    expect(dialog.locator(".notice")).to_contain_text("couldn't confirm")
+    tab.messages.clear()  # the browser logs the failed request
+    button.click()
+    expect(dialog.locator(".code-card.new")).to_be_visible()
+    assert len(keys) == 2 and keys[0] == keys[1]
+    member = live_demo.member(customer)
+    assert member.balance == before - 300  # spent once
+    with unit_of_work(live_demo.shopify.runtime.database) as session:
+        assert session.query(Redemption).filter_by(merchant_id=live_demo.merchant_id,
+                                                   member_id=member.id).count() == 1
+
+
+def test_the_new_code_shows_even_when_the_balance_cannot_be_read(shop: Any,
+                                                                 live_demo: LiveDemo) -> None:
+    live_demo.place_order("7005", Decimal(400), "LIVE-5")
+    tab = shop("7005")
+    tab.open()
+    tab.page.route("**/apps/loyalty/api/me", lambda route: route.fulfill(
+        status=500, content_type="application/json", body='{"error": "internal"}'))
+    dialog = tab.page.locator(DIALOG)
+    dialog.get_by_role("button", name="Redeem: Free shipping").click()
+    expect(dialog.locator(".code-card.new code")).to_be_visible()
+    tab.messages[:] = [m for m in tab.messages if "500" not in m[1]]
+
+
+def test_focus_stays_in_the_dialog_when_it_redraws(shop: Any) -> None:
+    tab = shop(None)
+    tab.open()
+    join = tab.page.locator(DIALOG).get_by_role("link", name="Join now")
+    join.focus()
+    tab.page.evaluate("LoyaltyWidget('refresh')")
+    tab.page.wait_for_timeout(300)
+    assert _focused(tab.page) == "join"
+    tab.page.keyboard.press("Escape")
+    expect(tab.page.locator(DIALOG)).to_be_hidden()

@@ -111,7 +111,13 @@ def _cors(response: Response) -> Response:
     """Only the store's own origin may read the answer; every other page's browser blocks it."""
     response.vary.add("Origin")
     origin = request.headers.get("Origin")
-    if origin and origin == g.get("storefront_origin"):
+    allowed = g.get("storefront_origin")
+    if origin and allowed is None and response.status_code >= 400:
+        # Refused before the store was known (no or garbled token, bad identity, rate
+        # limit): a store's own page must still read why, or the widget sees a network error.
+        merchant = merchant_for_origin(db_read_session(), origin)
+        allowed = store_origin(merchant) if merchant is not None else None
+    if origin and origin == allowed:
         response.headers["Access-Control-Allow-Origin"] = origin
     return response
 

@@ -14,7 +14,8 @@ from plugin_server.widget_bundle import Asset, Bundle
 
 widget_assets = Blueprint("widget_assets", __name__, url_prefix="/widget")
 
-LOADER_CACHE = "public, max-age=300, stale-while-revalidate=86400"
+# Short: a loader cached long after a deploy would name panel files no longer served.
+LOADER_CACHE = "public, max-age=300, stale-while-revalidate=300"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 _lock = threading.Lock()
 _built: Bundle | None = None

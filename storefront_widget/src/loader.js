@@ -41,6 +41,8 @@
   function pickLanguage(locale) {
     var wanted = String(locale || "en").replace("_", "-").toLowerCase();
     var base = wanted.split("-")[0];
+    // Traditional Chinese readers get English rather than the Simplified catalog.
+    if (/^zh-(hant|tw|hk|mo)/.test(wanted)) return "en";
     var found = LANGS.filter(function (l) { return l.toLowerCase() === wanted; })[0] ||
       LANGS.filter(function (l) { return l.toLowerCase().split("-")[0] === base; })[0];
     return found || "en";
@@ -53,8 +55,12 @@
 
   // The shopper's language catalog, fetched once: by the panel, or for the snippets.
   function loadCatalog() {
+    // A failed download shows English this time and is tried again next time.
     catalogLoad = catalogLoad || fetch(assetBase + MANIFEST.i18n[lang])
-      .then(function (r) { return r.json(); }).catch(function () { return {}; });
+      .then(function (r) { return r.json(); }).catch(function () {
+        catalogLoad = null;
+        return {};
+      });
     return catalogLoad;
   }
 
@@ -76,7 +82,7 @@
     });
   }
 
-  function request(method, path, body, anonymous, headers) {
+  function request(method, path, body, anonymous, headers, again) {
     headers = headers || {};
     if (body) headers["Content-Type"] = "application/json";
     var url = apiBase + path;
@@ -94,6 +100,8 @@
       return response.json().catch(function () { return {}; }).then(function (json) {
         if (response.status === 401 && !anonymous && platform !== "shopify") {
           try { sessionStorage.removeItem(tokenKey()); } catch (error) { /* nothing cached */ }
+          // A token that aged or a rotated server key: sign in once more, then give up.
+          if (!again) return request(method, path, body, anonymous, headers, true);
         }
         if (!response.ok) {
           var failure = new Error(json.message || "HTTP " + response.status);
@@ -169,11 +177,12 @@
   function widgetSettings() {
     var widget = (state.program && state.program.widget) || {};
     var texts = (widget.texts && widget.texts[lang]) || {};
+    // The program's settings (the admin) win; the embed's attributes fill what they lack.
     return {
-      color: data.color || widget.color,
-      position: data.position || widget.position,
-      label: texts.launcher || data.label || widget.launcher_label || text("launcher"),
-      iconOnly: (data.launcher || widget.launcher) === "icon"
+      color: widget.color || data.color,
+      position: widget.position || data.position,
+      label: texts.launcher || widget.launcher_label || data.label || text("launcher"),
+      iconOnly: (widget.launcher || data.launcher) === "icon"
     };
   }
 
@@ -271,7 +280,9 @@
 
   function renderSnippets() {
     var nodes = document.querySelectorAll("[data-loyalty-earn]");
-    if (!state.program || !nodes.length) return;
+    // Prices in another currency than the program's would earn wrong figures: show none.
+    var shown = data.currency || state.program && state.program.program.currency;
+    if (!state.program || !nodes.length || shown !== state.program.program.currency) return;
     if (!state.catalog) {
       loadCatalog().then(function (catalog) { state.catalog = catalog; renderSnippets(); });
       return;

@@ -97,9 +97,14 @@
 
     // --- The dialog ----------------------------------------------------------------------------
 
-    var sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
-    ctx.root.adoptedStyleSheets = ctx.root.adoptedStyleSheets.concat(sheet);
+    if (ctx.root.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      ctx.root.adoptedStyleSheets = ctx.root.adoptedStyleSheets.concat(sheet);
+    } else {
+      // Browsers before constructable stylesheets (Safari < 16.4); blocked by a strict CSP.
+      ctx.root.appendChild(el("style", {text: CSS}));
+    }
 
     // dir=auto on merchant texts: an English reward name reads left to right in Arabic.
     var title = el("h2", {id: "lw-title", class: "title", dir: "auto"});
@@ -159,6 +164,8 @@
       backdrop.hidden = true;
       fresh = null;
       notice = "";
+      // A key kept for a retry belongs to this visit: reopening is a new intent.
+      keys = {};
       ctx.launcher.setAttribute("aria-expanded", "false");
       var target = opener && opener.isConnected ? opener : ctx.launcher;
       if (target && target.focus) target.focus();
@@ -188,18 +195,22 @@
       closeButton.setAttribute("aria-label", t("close"));
       var focused = ctx.root.activeElement;
       var focusKey = focused && focused.getAttribute && focused.getAttribute("data-key");
+      var focusInside = !!focused && dialog.contains(focused);
       body.textContent = "";
       var content;
-      if (loadError && loadError.status === 401 && program) content = guestView(program);
-      else if (loadError) content = errorView();
+      // On Shopify a 401 means the App Proxy sees no signed-in customer: show the guest view.
+      // Elsewhere the plugin's signed identity has aged past its window: reload to renew it.
+      if (loadError && loadError.status === 401 && program && ctx.platform === "shopify") {
+        content = guestView(program);
+      } else if (loadError) content = errorView();
       else if (!program || (ctx.signedIn && !ctx.state.me)) content = [loadingView()];
       else if (ctx.signedIn) content = memberView(program, ctx.state.me);
       else content = guestView(program);
       content.forEach(function (node) { if (node) body.appendChild(node); });
-      if (focusKey) {
-        var again = body.querySelector("[data-key='" + focusKey + "']");
-        if (again && !again.disabled) again.focus(); else if (!dialog.hidden) dialog.focus();
-      }
+      // Keep focus where it was, or at least inside the dialog, so Tab and Esc keep working.
+      var again = focusKey && body.querySelector("[data-key='" + focusKey + "']");
+      if (again && !again.disabled) again.focus();
+      else if (focusInside && !dialog.contains(ctx.root.activeElement)) dialog.focus();
     }
 
     function section(heading, children) {
@@ -214,7 +225,8 @@
       // No HTTP status at all: the request never reached a server.
       var offline = navigator.onLine === false || !(loadError && loadError.status);
       return [el("div", {class: "state", role: "alert"}, [
-        el("p", {text: offline ? t("offline") : t("error")}),
+        el("p", {text: offline ? t("offline") : loadError.status === 401 ? t("reload")
+          : t("error")}),
         el("button", {type: "button", class: "secondary", "data-key": "retry", text: t("retry"),
           onclick: function () { loadError = null; render(); refresh(true); }})
       ])];
@@ -230,8 +242,9 @@
         el("div", {class: "intro"}, [
           el("p", {text: texts().explainer || widget.explainer || t("explainer")}),
           el("div", {class: "actions"}, [
-            el("a", {class: "button", href: joinUrl, text: t("join")}),
-            el("a", {class: "button secondary", href: signInUrl, text: t("signIn")})
+            el("a", {class: "button", href: joinUrl, text: t("join"), "data-key": "join"}),
+            el("a", {class: "button secondary", href: signInUrl, text: t("signIn"),
+              "data-key": "sign-in"})
           ]),
           el("p", {class: "muted", text: t("signInPrompt")})
         ]),
@@ -475,22 +488,32 @@
       notice = "";
       render();
       live.textContent = t("redeeming");
+      var reload = function () {
+        return ctx.loadMe(true).catch(function () { /* keep the last balance */ });
+      };
       ctx.request("POST", "/redeem", {reward_id: reward.id}, false,
         {"Idempotency-Key": pending.key}).then(function (answer) {
         delete keys[reward.id];
         fresh = answer.redemption;
         live.textContent = t("yourCode") + ": " + fresh.code;
-        return ctx.loadMe(true);
+        return reload();
       }, function (error) {
         var status = error.status;
-        // A network failure keeps the key: trying again cannot redeem twice.
-        if (status) delete keys[reward.id]; else pending.busy = false;
-        notice = status === 409 && error.body && error.body.shortfall
-          ? tn("redeemShort", error.body.shortfall)
-          : status === 429 ? t("redeemBusy") : status === 401 ? t("signInToRedeem")
-            : t("redeemFailed");
+        var code = error.body && error.body.error;
+        // Our server's final answers carry an error code; it is stored under this key, so a
+        // new attempt needs a new key. No answer, a gateway's answer or "still in progress"
+        // may hide a redemption that went through: keep the key, so trying again replays it
+        // instead of redeeming twice.
+        var unsure = !status || !code || code === "idempotency_conflict" ||
+          (status >= 500 && code !== "platform_refused" && code !== "not_configured");
+        if (unsure) pending.busy = false; else delete keys[reward.id];
+        notice = unsure ? t("redeemUnsure")
+          : code === "insufficient_points" && error.body.shortfall
+            ? tn("redeemShort", error.body.shortfall)
+            : status === 429 ? t("redeemBusy") : status === 401 ? t("signInToRedeem")
+              : t("redeemFailed");
         live.textContent = notice;
-        return ctx.loadMe(true).catch(function () { /* keep the last balance */ });
+        return reload();
       }).then(function () {
         ctx.showBalance();
         render();
