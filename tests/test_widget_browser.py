@@ -5,120 +5,24 @@ any console error or page error; each view leaves a screenshot in the test artif
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from plugin_server.db import unit_of_work
-from plugin_server.models import Redemption
-from storefront_widget import WIDGET_DIR
-from tests.support.live_demo import (
-    MEMBER_ID,
-    LiveDemo,
-    artifact,
-    console_problems,
-    live_demo,
-    require_chromium,
+from tests.support.live_demo import MEMBER_ID, LiveDemo, console_problems, live_demo
+from tests.support.widget_browser import (
+    DIALOG,
+    LAUNCHER,
+    WIDGET,
+    browser,
+    catalog,
+    shop,
 )
 
-__all__ = ["live_demo"]  # the module-scoped fixture, imported for pytest to find
+__all__ = ["browser", "live_demo", "shop"]  # fixtures, imported for pytest to find
 
 pytestmark = pytest.mark.slow
-WIDGET = "#loyalty-widget"
-LAUNCHER = f"{WIDGET} .launcher"
-DIALOG = f"{WIDGET} [role=dialog]"
-# Records when the page first became idle, and each request's start, to check the loader
-# asks for nothing but the balance before then.
-IDLE_PROBE = """
-(() => {
-  const original = window.requestIdleCallback;
-  window.__idleAt = null;
-  if (original) {
-    window.requestIdleCallback = (callback, options) => original((deadline) => {
-      if (window.__idleAt === null) window.__idleAt = performance.now();
-      callback(deadline);
-    }, options);
-  }
-})();
-"""
-
-
-def catalog(lang: str) -> dict[str, Any]:
-    return json.loads((WIDGET_DIR / "i18n" / f"{lang}.json").read_text("utf-8"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run"])
-        yield launched
-        launched.close()
-
-
-class Shop:
-    """One shopper's tab on the demo store, with what the browser reported."""
-
-    def __init__(self, browser: Browser, demo: LiveDemo, customer: str | None,
-                 lang: str = "en", embed: str = "shopify", query: str = "",
-                 before: str = "") -> None:
-        self.demo = demo
-        self.context = browser.new_context(viewport={"width": 1280, "height": 860},
-                                           permissions=["clipboard-read", "clipboard-write"])
-        self.page: Page = self.context.new_page()
-        self.messages: list[tuple[str, str]] = []
-        self.page.on("console", lambda m: self.messages.append((m.type, m.text)))
-        self.page.on("pageerror", lambda e: self.messages.append(("pageerror", str(e))))
-        self.page.add_init_script(IDLE_PROBE)
-        if before:
-            self.page.add_init_script(before)
-        self.requests: list[str] = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        if customer is not None:
-            answer = self.context.request.post(f"{demo.url}/demo/sign-in",
-                                               form={"customer_id": customer, "next": "/"},
-                                               max_redirects=0)
-            assert answer.status == 303
-        self.page.goto(f"{demo.url}/store?lang={lang}&embed={embed}{query}")
-        expect(self.page.locator(LAUNCHER)).to_be_visible(timeout=10_000)
-
-    def open(self) -> None:
-        self.page.locator(LAUNCHER).click()
-        expect(self.page.locator(DIALOG)).to_be_visible()
-
-    def panel_text(self) -> str:
-        # textContent: headings are upper-cased by CSS only.
-        return self.page.locator(DIALOG).text_content() or ""
-
-    def shot(self, name: str) -> None:
-        # Finished animations: the panel fully opaque, as a shopper sees it a moment later.
-        self.page.screenshot(path=artifact(f"widget-{name}.png"), animations="disabled")
-
-    def close(self) -> None:
-        problems = console_problems(self.messages)
-        self.context.close()
-        assert problems == []
-
-
-@pytest.fixture
-def shop(browser: Browser, live_demo: LiveDemo) -> Iterator[Any]:
-    opened: list[Shop] = []
-
-    def open_shop(customer: str | None, **options: Any) -> Shop:
-        opened.append(Shop(browser, live_demo, customer, **options))
-        return opened[-1]
-
-    yield open_shop
-    for tab in opened:
-        tab.close()
 
 
 def test_guest_sees_the_program_and_how_to_join(shop: Any) -> None:
@@ -172,31 +76,6 @@ def test_member_sees_balance_tier_progress_and_history(shop: Any, live_demo: Liv
     tab.shot("member")
 
 
-def test_redeeming_shows_the_code_and_the_balance_drops(shop: Any,
-                                                       live_demo: LiveDemo) -> None:
-    live_demo.place_order("7002", Decimal(400), "LIVE-2")
-    before = live_demo.member("7002").balance
-    tab = shop("7002")
-    tab.open()
-    dialog = tab.page.locator(DIALOG)
-    dialog.get_by_role("button", name="Redeem: Free shipping").click()
-    code_card = dialog.locator(".code-card.new")
-    expect(code_card).to_be_visible()
-    code = code_card.locator("code").inner_text()
-    expect(dialog.locator(".balance")).to_have_text(f"{before - 300:,}")
-    expect(tab.page.locator(f"{WIDGET} .badge")).to_have_text(f"{before - 300:,}")
-    assert live_demo.member("7002").balance == before - 300
-    with unit_of_work(live_demo.shopify.runtime.database) as session:
-        stored = session.query(Redemption).filter_by(merchant_id=live_demo.merchant_id,
-                                                     code=code).one()
-        assert stored.state == "issued" and stored.points_cost == 300
-    assert "Expires" in code_card.inner_text()
-    code_card.get_by_role("button", name=f"Copy {code}").click()
-    expect(code_card.get_by_role("button", name=f"Copy {code}")).to_have_text("Copied")
-    assert tab.page.evaluate("navigator.clipboard.readText()") == code
-    tab.shot("redeemed")
-
-
 @pytest.mark.parametrize("lang", ["ja", "te", "hy", "vi"])
 def test_panel_speaks_the_shoppers_language(shop: Any, live_demo: LiveDemo, lang: str) -> None:
     texts = catalog(lang)
@@ -231,56 +110,6 @@ def test_arabic_is_right_to_left(shop: Any) -> None:
     assert box is not None and box["x"] < 640  # inline-end is the left side in Arabic
     expect(dialog.locator(".label").first).to_have_text(texts["available"])
     tab.shot("lang-ar")
-
-
-def _focused(page: Page) -> str:
-    """What has focus, looking inside the widget's shadow root."""
-    return page.evaluate("""() => {
-      const active = document.activeElement;
-      const inner = active && active.shadowRoot ? active.shadowRoot.activeElement : null;
-      const node = inner || active;
-      return (node.getAttribute('data-key') || node.getAttribute('aria-label') ||
-              node.className || node.tagName);
-    }""")
-
-
-def test_keyboard_only_redeem_with_focus_trap_and_escape(shop: Any,
-                                                         live_demo: LiveDemo) -> None:
-    live_demo.place_order("7003", Decimal(400), "LIVE-3")
-    tab = shop("7003")
-    page = tab.page
-    for _ in range(60):
-        page.keyboard.press("Tab")
-        if _focused(page).startswith("Rewards"):
-            break
-    else:
-        pytest.fail("the launcher is not reachable with Tab")
-    page.keyboard.press("Enter")
-    expect(page.locator(DIALOG)).to_be_visible()
-    expect(page.locator(f"{DIALOG} .balance")).to_be_visible()
-    seen: list[str] = []
-    for _ in range(40):
-        page.keyboard.press("Tab")
-        # Focus never leaves the widget while the dialog is open.
-        assert page.evaluate("document.activeElement.id") == "loyalty-widget"
-        seen.append(_focused(page))
-        if seen[-1].startswith("redeem-") and page.evaluate(
-                "document.activeElement.shadowRoot.activeElement.getAttribute('aria-label')"
-        ) == "Redeem: Free shipping":
-            break
-    else:
-        pytest.fail(f"no Redeem button reached by Tab: {seen}")
-    page.keyboard.press("Enter")
-    expect(page.locator(f"{DIALOG} .code-card.new")).to_be_visible()
-    # Focus moved to the new code's copy button; Tab keeps cycling inside the dialog.
-    for _ in range(30):
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.id") == "loyalty-widget"
-    page.keyboard.press("Escape")
-    expect(page.locator(DIALOG)).to_be_hidden()
-    assert _focused(page).startswith("Rewards")
-    expect(page.locator(LAUNCHER)).to_have_attribute("aria-expanded", "false")
-    tab.shot("keyboard-redeemed")
 
 
 def test_reward_name_with_markup_is_shown_as_text(shop: Any, live_demo: LiveDemo) -> None:
@@ -382,68 +211,3 @@ def test_calls_queued_before_the_loader_ran_are_played(shop: Any) -> None:
     expect(tab.page.locator(DIALOG)).to_be_hidden()
     tab.page.evaluate("LoyaltyWidget.open()")
     expect(tab.page.locator(DIALOG)).to_be_visible()
-
-
-@pytest.mark.parametrize(("customer", "lost"), [("7004", "reset"), ("7006", "gateway")])
-def test_a_redeem_retried_after_a_lost_answer_reuses_its_key(shop: Any, live_demo: LiveDemo,
-                                                             customer: str, lost: str) -> None:
-    """The server redeems but its answer is lost (a reset connection, or a gateway's 504
-    page); trying again must send the same Idempotency-Key so the server replays the first
-    redemption instead of making a second one."""
-    # Points for two redemptions: a second one would be allowed, so only the key stops it.
-    live_demo.place_order(customer, Decimal(400), f"LIVE-{customer}")
-    live_demo.place_order(customer, Decimal(400), f"LIVE-{customer}b")
-    before = live_demo.member(customer).balance
-    tab = shop(customer)
-    keys: list[str] = []
-
-    def lose_first_answer(route: Any) -> None:
-        keys.append(route.request.headers["idempotency-key"])
-        response = route.fetch()  # the server does redeem
-        if len(keys) > 1:
-            route.fulfill(response=response)
-        elif lost == "reset":
-            route.abort("connectionreset")
-        else:
-            route.fulfill(status=504, content_type="text/html", body="<h1>Gateway Timeout</h1>")
-
-    tab.page.route("**/apps/loyalty/api/redeem", lose_first_answer)
-    tab.open()
-    dialog = tab.page.locator(DIALOG)
-    button = dialog.get_by_role("button", name="Redeem: Free shipping")
-    button.click()
-    expect(dialog.locator(".notice")).to_contain_text("couldn't confirm")
-    tab.messages.clear()  # the browser logs the failed request
-    button.click()
-    expect(dialog.locator(".code-card.new")).to_be_visible()
-    assert len(keys) == 2 and keys[0] == keys[1]
-    member = live_demo.member(customer)
-    assert member.balance == before - 300  # spent once
-    with unit_of_work(live_demo.shopify.runtime.database) as session:
-        assert session.query(Redemption).filter_by(merchant_id=live_demo.merchant_id,
-                                                   member_id=member.id).count() == 1
-
-
-def test_the_new_code_shows_even_when_the_balance_cannot_be_read(shop: Any,
-                                                                 live_demo: LiveDemo) -> None:
-    live_demo.place_order("7005", Decimal(400), "LIVE-5")
-    tab = shop("7005")
-    tab.open()
-    tab.page.route("**/apps/loyalty/api/me", lambda route: route.fulfill(
-        status=500, content_type="application/json", body='{"error": "internal"}'))
-    dialog = tab.page.locator(DIALOG)
-    dialog.get_by_role("button", name="Redeem: Free shipping").click()
-    expect(dialog.locator(".code-card.new code")).to_be_visible()
-    tab.messages[:] = [m for m in tab.messages if "500" not in m[1]]
-
-
-def test_focus_stays_in_the_dialog_when_it_redraws(shop: Any) -> None:
-    tab = shop(None)
-    tab.open()
-    join = tab.page.locator(DIALOG).get_by_role("link", name="Join now")
-    join.focus()
-    tab.page.evaluate("LoyaltyWidget('refresh')")
-    tab.page.wait_for_timeout(300)
-    assert _focused(tab.page) == "join"
-    tab.page.keyboard.press("Escape")
-    expect(tab.page.locator(DIALOG)).to_be_hidden()
