@@ -22,10 +22,11 @@ _built: Bundle | None = None
 
 
 def current_bundle() -> Bundle:
-    """The built widget. In development a changed source is rebuilt on the next request."""
+    """The built widget. In development (LOYALTY_ENV or Flask's debug) a changed source is
+    rebuilt on the next request."""
     global _built
     with _lock:
-        reloading = current_app.debug or current_app.config.get("WIDGET_RELOAD", False)
+        reloading = current_app.debug or current_app.config.get("LOYALTY_ENV") == "development"
         stale = _built is None or (reloading and _built.signature != widget_bundle.signature())
         if stale:
             _built = widget_bundle.build()
