@@ -49,6 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .web import register_web
 
     register_web(app)
+    if settings.is_production:
+        from .web.widget_assets import warm_widget
+
+        warm_widget()
     from .cli import register_cli
 
     register_cli(app)

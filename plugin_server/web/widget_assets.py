@@ -21,17 +21,26 @@ _lock = threading.Lock()
 _built: Bundle | None = None
 
 
-def current_bundle() -> Bundle:
-    """The built widget. In development (LOYALTY_ENV or Flask's debug) a changed source is
-    rebuilt on the next request."""
+def _bundle(reloading: bool) -> Bundle:
     global _built
     with _lock:
-        reloading = current_app.debug or current_app.config.get("LOYALTY_ENV") == "development"
         stale = _built is None or (reloading and _built.signature != widget_bundle.signature())
         if stale:
             _built = widget_bundle.build()
         assert _built is not None
         return _built
+
+
+def current_bundle() -> Bundle:
+    """The built widget. In development (LOYALTY_ENV or Flask's debug) a changed source is
+    rebuilt on the next request."""
+    return _bundle(current_app.debug or current_app.config.get("LOYALTY_ENV") == "development")
+
+
+def warm_widget() -> None:
+    """Build now, in the background, so a production worker's first shopper does not wait
+    the half second the build takes."""
+    threading.Thread(target=_bundle, args=(False,), name="widget-build", daemon=True).start()
 
 
 def _encoding() -> str:
