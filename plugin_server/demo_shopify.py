@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from flask import Flask
+from sqlalchemy import select
 from werkzeug import Request, Response
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.test import Client
 
 from integrations.base import Order
+from integrations.shopify.oauth import ShopToken
 from integrations.shopify.simulated_payloads import rest_order, rest_refund
 from integrations.shopify.simulator import (
     FakeShopify,
@@ -26,6 +28,9 @@ from integrations.shopify.simulator import (
     webhook_headers,
 )
 
+from .db import unit_of_work
+from .loyalty.merchants import read_credentials
+from .models import Merchant
 from .runtime import Runtime
 
 DEMO_SHOPIFY_SHOP = "demo-tea-house.myshopify.com"
@@ -88,6 +93,11 @@ class DemoShopify:
         client = self._client()
         started = client.get("/shopify/install?" + urlencode(
             install_query(DEMO_SHOPIFY_SHOP, DEMO_API_SECRET)))
+        if started.status_code == 200:
+            # Installed by an earlier run (the app says so and grants nothing new): this
+            # run's stand-in honours the token that run issued, as the real Shopify would.
+            self._honour_stored_token()
+            return
         if started.status_code != 302:
             raise RuntimeError(f"demo install refused: {started.get_data(as_text=True)[:300]}")
         state = parse_qs(urlparse(started.headers["Location"]).query)["state"][0]
@@ -95,6 +105,18 @@ class DemoShopify:
             DEMO_SHOPIFY_SHOP, DEMO_API_SECRET, code=f"demo-{state[:12]}", state=state)))
         if done.status_code != 302:
             raise RuntimeError(f"demo callback refused: {done.get_data(as_text=True)[:300]}")
+
+    def _honour_stored_token(self) -> None:
+        runtime = self.runtime
+        with unit_of_work(runtime.database) as session:
+            merchant = session.execute(select(Merchant).where(
+                Merchant.platform == "shopify", Merchant.shop == DEMO_SHOPIFY_SHOP)
+            ).scalar_one()
+            token = ShopToken.from_dict(read_credentials(
+                merchant, runtime.settings.ENCRYPTION_KEY)["token"])
+        self.fake.access_tokens[token.access_token] = DEMO_SHOPIFY_SHOP
+        if token.refresh_token:
+            self.fake.refresh_tokens[token.refresh_token] = DEMO_SHOPIFY_SHOP
 
     def deliver(self, topic: str, payload: dict[str, Any], event_id: str | None = None) -> int:
         """Send one webhook, signed as Shopify signs it; returns the HTTP status."""

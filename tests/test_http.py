@@ -127,3 +127,36 @@ def test_landing_page_escapes_merchant_text(app: Flask, runtime: Runtime,
     assert "<img src=x" not in page
     with unit_of_work(runtime.database) as session:
         assert session.get(Merchant, merchant_id) is not None
+
+
+def test_the_demo_opens_again_on_the_same_database(app: Flask, runtime: Runtime) -> None:
+    """A second `loyalty demo` finds the shop installed: its new stand-in Shopify honours the
+    token the first run got, so codes are still created through the Admin API."""
+    from plugin_server.loyalty.adjustments import adjust_points
+
+    first = DemoShopify(app)
+    first.start()
+    merchant_id = open_demo_store(first, reinstall=True)
+    first.stop()
+    second = DemoShopify(app)
+    second.start()
+    try:
+        assert open_demo_store(second, reinstall=True) == merchant_id
+        push_orders(second, OrderSimulator(seed=5).orders(1, "AGAIN-"))
+        with unit_of_work(runtime.database) as session:
+            member = session.query(Member).filter_by(merchant_id=merchant_id).first()
+            assert member is not None and member.customer_id is not None
+            customer = member.customer_id
+        status, body = second.storefront("GET", "/api/program", customer)
+        assert status == 200
+        shipping = next(r for r in body["rewards"] if r["kind"] == "free_shipping")
+        with unit_of_work(runtime.database) as session:
+            adjust_points(session, merchant_id, member.id, shipping["points_cost"],
+                          reason="test", actor="test")
+        status, answer = second.storefront("POST", "/api/redeem", customer,
+                                           {"reward_id": shipping["id"]},
+                                           {"Idempotency-Key": "again-1"})
+        assert status == 200, answer
+        assert answer["redemption"]["code"]
+    finally:
+        second.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from tests.support.live_demo import MEMBER_ID, LiveDemo, console_problems, live_demo
 from tests.support.widget_browser import (
@@ -19,6 +19,7 @@ from tests.support.widget_browser import (
     catalog,
     shop,
 )
+from tests.test_widget_catalogs import PLURAL_CATEGORIES
 
 __all__ = ["browser", "live_demo", "shop"]  # fixtures, imported for pytest to find
 
@@ -211,3 +212,14 @@ def test_calls_queued_before_the_loader_ran_are_played(shop: Any) -> None:
     expect(tab.page.locator(DIALOG)).to_be_hidden()
     tab.page.evaluate("LoyaltyWidget.open()")
     expect(tab.page.locator(DIALOG)).to_be_visible()
+
+
+def test_catalog_plural_categories_are_the_browsers(browser: Browser) -> None:
+    """The categories each catalog's plural messages give are exactly those the browser's
+    Intl.PluralRules selects from, for all twelve languages."""
+    page = browser.new_page()
+    reported = page.evaluate("""langs => Object.fromEntries(langs.map(lang =>
+        [lang, new Intl.PluralRules(lang).resolvedOptions().pluralCategories]))""",
+                             sorted(PLURAL_CATEGORIES))
+    page.close()
+    assert {lang: frozenset(found) for lang, found in reported.items()} == PLURAL_CATEGORIES
