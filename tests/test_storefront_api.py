@@ -120,14 +120,15 @@ def test_sign_in_then_me_shows_the_shoppers_balance(widget: Widget) -> None:
     earn(widget.store, "5001", "120.00")
     signed = widget.session(widget.identity())
     assert signed.status_code == 200, signed.json
-    assert set(signed.json) == {"token", "expires_in"} and signed.json["expires_in"] == 1800
+    assert set(signed.json) == {"token", "expires_in", "me"}
+    assert signed.json["expires_in"] == 1800
     assert signed.headers["Cache-Control"] == "no-store"
     me = widget.get("/me", signed.json["token"])
     assert me.status_code == 200, me.json
     assert me.headers["Cache-Control"] == "private, no-store"
     assert (me.json["customer_id"], me.json["balance"], me.json["pending"]) == ("7001", 120, 0)
-    # The same document the App Proxy answers for that customer.
-    assert me.json == widget.store.proxy("GET", "/api/me", "7001").json
+    # The same document the App Proxy answers for that customer; the sign-in brought it too.
+    assert me.json == widget.store.proxy("GET", "/api/me", "7001").json == signed.json["me"]
     other = widget.get("/me", widget.sign_in("7002"))
     assert (other.json["customer_id"], other.json["balance"]) == ("7002", 0)
 

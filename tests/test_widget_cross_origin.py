@@ -26,7 +26,7 @@ from plugin_server.loyalty.members import member_for_customer
 from plugin_server.loyalty.merchants import create_merchant
 from plugin_server.loyalty.widget_identity import widget_secret_for
 from tests.support.live_demo import LiveDemo, console_problems, live_demo
-from tests.support.widget_browser import DIALOG, WIDGET, browser, catalog
+from tests.support.widget_browser import DIALOG, IDLE_PROBE, WIDGET, browser, catalog
 
 __all__ = ["browser", "live_demo"]  # fixtures, imported for pytest to find
 
@@ -101,6 +101,7 @@ def woo_store(live_demo: LiveDemo) -> Iterator[tuple[StorePage, StorePage]]:
 def open_page(browser: Browser, url: str) -> tuple[Any, list[tuple[str, str]]]:
     context = browser.new_context()
     page = context.new_page()
+    page.add_init_script(IDLE_PROBE)
     messages: list[tuple[str, str]] = []
     page.on("console", lambda m: messages.append((m.type, m.text)))
     page.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
@@ -113,6 +114,14 @@ def test_the_stores_own_page_signs_in_and_reads_across_origins(
     store, _ = woo_store
     page, messages = open_page(browser, store.url)
     expect(page.locator(f"{WIDGET} .badge")).to_have_text("700")
+    # Before the page is idle, one call: the sign-in, which brings the balance along.
+    timing = page.evaluate("""() => ({idle: window.__idleAt, calls: performance
+      .getEntriesByType('resource').filter(e => e.name.includes('/api/'))
+      .map(e => ({url: e.name, start: e.startTime}))})""")
+    early = [call["url"].split("/api/")[1] for call in timing["calls"]
+             if call["start"] < timing["idle"]]
+    assert early == ["storefront/session"]
+    assert not any(call["url"].endswith("/me") for call in timing["calls"])
     page.locator(f"{WIDGET} .launcher").click()
     dialog = page.locator(DIALOG)
     expect(dialog.locator(".balance")).to_have_text("700")

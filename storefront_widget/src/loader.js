@@ -74,6 +74,7 @@
       if (saved && saved.expires > Date.now() + 30000) return Promise.resolve(saved.token);
     } catch (error) { /* storage may be disabled; ask for a new token */ }
     return request("POST", "/session", identity, true).then(function (body) {
+      state.sessionMe = body.me;
       try {
         sessionStorage.setItem(tokenKey(), JSON.stringify(
           {token: body.token, expires: Date.now() + body.expires_in * 1000}));
@@ -92,6 +93,12 @@
     var auth = platform === "shopify" || anonymous ? Promise.resolve(null) : shopperToken();
     return auth.then(function (token) {
       if (token) headers.Authorization = "Bearer " + token;
+      var me = state.sessionMe;
+      if (me && path === "/me") {
+        // The sign-in just answered with the shopper's view: no second request.
+        state.sessionMe = null;
+        return {ok: true, json: function () { return Promise.resolve(me); }};
+      }
       return fetch(url, {
         method: method, headers: headers, body: body ? JSON.stringify(body) : undefined,
         credentials: platform === "shopify" ? "same-origin" : "omit"
