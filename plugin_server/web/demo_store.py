@@ -76,6 +76,8 @@ def place_order() -> Response:
         amount = Decimal(request.form.get("amount", "40"))
     except ArithmeticError:
         amount = Decimal(40)
+    if not amount.is_finite():
+        amount = Decimal(40)
     amount = min(max(amount, Decimal(1)), Decimal(10_000)).quantize(Decimal("0.01"))
     now = datetime.now(UTC)
     number = f"W{int(now.timestamp() * 1000)}{secrets.randbelow(100)}"
