@@ -153,3 +153,25 @@ def test_focus_stays_in_the_dialog_when_it_redraws(shop: Any) -> None:
     assert focused(tab.page) == "join"
     tab.page.keyboard.press("Escape")
     expect(tab.page.locator(DIALOG)).to_be_hidden()
+
+
+def test_a_token_refused_at_redeem_signs_in_again_and_shows_the_new_balance(
+        shop: Any, live_demo: LiveDemo) -> None:
+    """WordPress-style embed: the stored token no longer verifies (a rotated key, say); the
+    redemption signs in again, goes through once, and the balance shown is the new one."""
+    live_demo.place_order("7007", Decimal(400), "LIVE-7")
+    before = live_demo.member("7007").balance
+    tab = shop("7007", embed="wordpress")
+    tab.open()
+    dialog = tab.page.locator(DIALOG)
+    expect(dialog.locator(".balance")).to_have_text(f"{before:,}")
+    tab.page.evaluate("""() => Object.keys(sessionStorage)
+      .filter(key => key.startsWith('loyalty:'))
+      .forEach(key => sessionStorage.setItem(key, JSON.stringify(
+        {token: 'no-longer-valid', expires: Date.now() + 600000})))""")
+    dialog.get_by_role("button", name="Redeem: Free shipping").click()
+    expect(dialog.locator(".code-card.new")).to_be_visible()
+    expect(dialog.locator(".balance")).to_have_text(f"{before - 300:,}")
+    assert live_demo.member("7007").balance == before - 300
+    # The refused request is logged by the browser itself.
+    tab.messages[:] = [m for m in tab.messages if "401" not in m[1]]

@@ -93,10 +93,11 @@
     var auth = platform === "shopify" || anonymous ? Promise.resolve(null) : shopperToken();
     return auth.then(function (token) {
       if (token) headers.Authorization = "Bearer " + token;
+      // A sign-in made for this very request answered with the shopper's view: a balance
+      // read needs no second request. Used at once or dropped, so it never goes stale.
       var me = state.sessionMe;
+      state.sessionMe = null;
       if (me && path === "/me") {
-        // The sign-in just answered with the shopper's view: no second request.
-        state.sessionMe = null;
         return {ok: true, json: function () { return Promise.resolve(me); }};
       }
       return fetch(url, {
