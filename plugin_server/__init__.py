@@ -16,6 +16,7 @@ from .db import Database
 from .runtime import Runtime
 from .shopify.discounts import shopify_code_issuer
 from .topics import build_batch_handlers, build_handlers
+from .woocommerce.coupons import woocommerce_code_issuer
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 
@@ -36,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         code_issuers={"demo": issue_demo_code},
     )
     runtime.code_issuers["shopify"] = shopify_code_issuer(runtime)
+    runtime.code_issuers["woocommerce"] = woocommerce_code_issuer(runtime)
     app.extensions["loyalty"] = runtime
     logging.basicConfig(level=logging.INFO if settings.LOYALTY_ENV != "test" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -90,19 +90,23 @@ def merchant(reference: str, as_json: bool) -> None:
                    f"{run['total']} ({run['failed']} failed)")
 
 
-def _targets(reference: str | None, platform: str) -> list[Merchant]:
+RECONCILED_PLATFORMS = ("shopify", "woocommerce")
+
+
+def _targets(reference: str | None) -> list[Merchant]:
     with unit_of_work(_runtime().database) as session:
         if reference:
             try:
                 found = resolve_merchant(session, reference)
             except LoyaltyError as error:
                 raise click.ClickException(str(error)) from error
-            if found.platform != platform:
-                raise click.ClickException(f"{found.shop} is a {found.platform} store; nothing "
-                                           f"to reconcile with {platform}")
+            if found.platform not in RECONCILED_PLATFORMS:
+                raise click.ClickException(f"{found.shop} is a {found.platform} store; there "
+                                           "is no platform to reconcile with")
             return [found]
         return list(session.execute(
-            select(Merchant).where(Merchant.platform == platform, Merchant.status == "active")
+            select(Merchant).where(Merchant.platform.in_(RECONCILED_PLATFORMS),
+                                   Merchant.status == "active")
             .order_by(Merchant.id)).scalars())
 
 
@@ -112,14 +116,19 @@ def _targets(reference: str | None, platform: str) -> list[Merchant]:
 @click.option("--json", "as_json", is_flag=True)
 def reconcile(reference: str | None, as_json: bool) -> None:
     from .shopify.jobs import reconcile as reconcile_shopify
+    from .woocommerce.jobs import WOO_ERRORS
+    from .woocommerce.jobs import reconcile as reconcile_woocommerce
 
     runtime = _runtime()
     reports: list[dict[str, Any]] = []
     problems: list[str] = []
-    for target in _targets(reference, "shopify"):
+    for target in _targets(reference):
         try:
-            reports.append(reconcile_shopify(runtime, target.id).as_dict())
-        except (NotConnected, AdminError, LoyaltyError) as error:
+            if target.platform == "woocommerce":
+                reports.append(reconcile_woocommerce(runtime, target.id).as_dict())
+            else:
+                reports.append(reconcile_shopify(runtime, target.id).as_dict())
+        except (NotConnected, AdminError, LoyaltyError, *WOO_ERRORS) as error:
             problems.append(f"{target.shop}: {error}")
     if as_json:
         _emit({"reconciled": reports, "failed": problems})
@@ -128,7 +137,7 @@ def reconcile(reference: str | None, as_json: bool) -> None:
             click.echo(f"{report['merchant']}: {report['seen']} orders changed since the "
                        f"checkpoint, {report['healed']} healed, {report['failed']} failed")
         if not reports and not problems:
-            click.echo("no connected Shopify store to reconcile")
+            click.echo("no connected store to reconcile")
     if problems:
         raise click.ClickException("; ".join(problems))
 

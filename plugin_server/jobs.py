@@ -24,6 +24,7 @@ from .loyalty.orders import release_due_points
 from .loyalty.redeem import void_stale_holds
 from .models import Merchant, utcnow
 from .shopify.jobs import SHOPIFY_JOBS, shopify_sweep
+from .woocommerce.jobs import WOOCOMMERCE_JOBS, woocommerce_sweep
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -90,10 +91,12 @@ def sweep(runtime: Runtime, older_than_seconds: int = 30,
     with unit_of_work(runtime.database) as session:
         voided = void_stale_holds(session, runtime.settings.REDEMPTION_HOLD_TIMEOUT_SECONDS,
                                   now=now)
-    try:
-        shopify_sweep(runtime, now)
-    except Exception:  # a platform's trouble must not stop the ledger's own sweep
-        log.exception("the Shopify part of the sweep failed")
+    for platform, platform_sweep in (("Shopify", shopify_sweep),
+                                     ("WooCommerce", woocommerce_sweep)):
+        try:
+            platform_sweep(runtime, now)
+        except Exception:  # a platform's trouble must not stop the ledger's own sweep
+            log.exception("the %s part of the sweep failed", platform)
     return SweepReport(len(leftovers), released, voided)
 
 
@@ -102,6 +105,7 @@ JOBS: dict[str, Callable[..., Any]] = {
     "process_inbox_batch": process_inbox_batch,
     "sweep": sweep,
     **SHOPIFY_JOBS,
+    **WOOCOMMERCE_JOBS,
 }
 
 

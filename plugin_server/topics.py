@@ -74,16 +74,19 @@ def _canonical_order(body: bytes) -> Order:
 
 def build_batch_handlers() -> dict[tuple[str, str], BatchTopicHandler]:
     from plugin_server.shopify.topics import build_shopify_batch_handlers
+    from plugin_server.woocommerce.topics import build_woocommerce_batch_handlers
 
     # One handler object for every order topic: the inbox groups consecutive deliveries by it.
     burst = orders_handler(_canonical_order)
     handlers = {("demo", topic): burst for topic in ORDER_TOPICS}
     handlers.update(build_shopify_batch_handlers())
+    handlers.update(build_woocommerce_batch_handlers())
     return handlers
 
 
 def build_handlers() -> Mapping[tuple[str, str], TopicHandler]:
     from plugin_server.shopify.topics import build_shopify_handlers
+    from plugin_server.woocommerce.topics import build_woocommerce_handlers
 
     handlers: dict[tuple[str, str], TopicHandler] = {}
     single = order_handler(_canonical_order)
@@ -92,4 +95,5 @@ def build_handlers() -> Mapping[tuple[str, str], TopicHandler]:
     for topic in CUSTOMER_TOPICS:
         handlers[("demo", topic)] = canonical_customer
     handlers.update(build_shopify_handlers())
+    handlers.update(build_woocommerce_handlers())
     return handlers

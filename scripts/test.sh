@@ -3,7 +3,7 @@
 #
 #   bash scripts/test.sh [pytest args...]
 #
-# Steps: install PostgreSQL, Redis, Chromium and Noto fonts with apt (only what is
+# Steps: install PostgreSQL, Redis, Chromium, PHP (CLI) and Noto fonts with apt (only what is
 # missing; also python3-pip if python3 has no pip),
 # pip install -e '.[test]', ruff check, start a throwaway PostgreSQL server
 # (exports LOYALTY_TEST_POSTGRES_URL) and a throwaway Redis server (exports
@@ -77,6 +77,9 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
     apt_pkgs+=(chromium)      # the widget's real-browser tests drive Debian's chromium
 fi
+if ! command -v php >/dev/null 2>&1; then
+    apt_pkgs+=(php-cli)       # the WordPress plugin's tests lint and run its PHP
+fi
 # Fonts for the twelve languages, so the browser tests' screenshots are legible.
 if ! { command -v fc-list >/dev/null && fc-list :lang=te | grep -q .; }; then
     apt_pkgs+=(fonts-noto-core)
@@ -88,7 +91,7 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
     apt_pkgs+=(python3-pip)   # Debian's own python3 comes without pip
 fi
 if [[ "${FORCE_APT:-0}" == 1 && ${#apt_pkgs[@]} -eq 0 ]]; then
-    apt_pkgs+=(postgresql redis-server chromium fonts-noto-core fonts-noto-cjk)
+    apt_pkgs+=(postgresql redis-server chromium php-cli fonts-noto-core fonts-noto-cjk)
 fi
 if [[ "${SKIP_INSTALL:-0}" == 1 ]]; then
     echo "SKIP_INSTALL=1: skipping apt"

@@ -13,6 +13,8 @@ from .shopify_auth import shopify_auth
 from .shopify_webhooks import shopify_webhooks
 from .storefront_api import storefront_api
 from .widget_assets import widget_assets
+from .woocommerce_auth import woocommerce_auth
+from .woocommerce_webhooks import woocommerce_webhooks
 
 
 def register_web(app: Flask) -> None:
@@ -25,3 +27,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(proxy)
     app.register_blueprint(storefront_api)
     app.register_blueprint(widget_assets)
+    app.register_blueprint(woocommerce_auth)
+    app.register_blueprint(woocommerce_webhooks)

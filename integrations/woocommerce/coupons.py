@@ -1,0 +1,78 @@
+"""Rewards as WooCommerce coupons (DESIGN §8, "Coupons"): one code, used once, by one shopper.
+
+WooCommerce ties a coupon to a shopper through ``email_restrictions`` (checked against the
+billing email at checkout); it has no customer-id restriction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..base import DiscountRequest
+from ..currencies import EXPONENTS
+
+MAX_CODE_LENGTH = 100
+
+
+class InvalidCoupon(ValueError):
+    """A request WooCommerce must never see (bad value, unknown kind, empty code)."""
+
+
+def _money(value: Decimal, currency: str, what: str) -> str:
+    """A decimal string in the currency's minor units, e.g. "5.00" (USD) or "500" (JPY)."""
+    exponent = EXPONENTS.get(currency.upper(), 2)
+    try:
+        amount = value.quantize(Decimal(1).scaleb(-exponent))
+    except InvalidOperation:
+        raise InvalidCoupon(f"{what} {value} is not a valid amount") from None
+    if amount != value:
+        raise InvalidCoupon(f"{what} {value} has more decimals than {currency} allows")
+    if amount <= 0:
+        raise InvalidCoupon(f"{what} must be positive, got {value}")
+    return str(amount)
+
+
+def _percentage(value: Decimal) -> str:
+    if not value.is_finite() or not Decimal(0) < value <= Decimal(100):
+        raise InvalidCoupon(f"a percentage must be above 0 and at most 100, got {value}")
+    return format(value.normalize(), "f")  # "10", "12.5": never "1E+1"
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive value is taken as UTC, so naive and aware values compare."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _gmt(moment: datetime) -> str:
+    """``date_expires_gmt``: ISO 8601 without an offset, in GMT."""
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def coupon_body(request: DiscountRequest) -> dict[str, Any]:
+    """The JSON body of ``POST /wp-json/wc/v3/coupons`` for ``request``."""
+    if not request.code or len(request.code) > MAX_CODE_LENGTH:
+        raise InvalidCoupon(f"the coupon code must be 1 to {MAX_CODE_LENGTH} characters")
+    body: dict[str, Any] = {"code": request.code}
+    if request.kind == "fixed_amount":
+        body.update(discount_type="fixed_cart",
+                    amount=_money(request.value, request.currency, "amount"))
+    elif request.kind == "percentage":
+        body.update(discount_type="percent", amount=_percentage(request.value))
+    elif request.kind == "free_shipping":
+        # WooCommerce has no free-shipping coupon type: a zero cart discount that grants it.
+        body.update(discount_type="fixed_cart", amount="0", free_shipping=True)
+    else:
+        raise InvalidCoupon(f"unknown reward kind {request.kind!r}")
+    body.update(individual_use=False, usage_limit=1, usage_limit_per_user=1)
+    if request.email:
+        body["email_restrictions"] = [request.email]
+    if request.ends_at is not None:
+        if _utc(request.ends_at) <= _utc(request.starts_at):
+            raise InvalidCoupon("the coupon would expire before it starts")
+        body["date_expires_gmt"] = _gmt(request.ends_at)
+    if request.minimum_subtotal:
+        body["minimum_amount"] = _money(request.minimum_subtotal, request.currency,
+                                        "minimum subtotal")
+    body["description"] = request.title or ""
+    return body

@@ -1,0 +1,1 @@
+"""The server's WooCommerce side: connecting stores, their webhooks, coupons and reconciliation."""
