@@ -93,6 +93,14 @@ def merchant(reference: str, as_json: bool) -> None:
 RECONCILED_PLATFORMS = ("shopify", "woocommerce")
 
 
+def _page_progress(shop: str) -> Any:
+    """One line a page on stderr: a first reconciliation reads the store's whole history."""
+    def report(page: int, pages: int, seen: int) -> None:
+        click.echo(f"{shop}: page {page}/{max(pages, page)}, {seen} orders read", err=True)
+
+    return report
+
+
 def _targets(reference: str | None) -> list[Merchant]:
     with unit_of_work(_runtime().database) as session:
         if reference:
@@ -125,7 +133,9 @@ def reconcile(reference: str | None, as_json: bool) -> None:
     for target in _targets(reference):
         try:
             if target.platform == "woocommerce":
-                reports.append(reconcile_woocommerce(runtime, target.id).as_dict())
+                reports.append(reconcile_woocommerce(
+                    runtime, target.id, progress=None if as_json else _page_progress(
+                        target.shop)).as_dict())
             else:
                 reports.append(reconcile_shopify(runtime, target.id).as_dict())
         except (NotConnected, AdminError, LoyaltyError, *WOO_ERRORS) as error:

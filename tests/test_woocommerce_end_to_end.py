@@ -117,7 +117,13 @@ def test_a_store_connects_earns_redeems_refunds_and_heals(woo: Woo) -> None:
         found = session.get(Merchant, merchant.id)
         assert found is not None
         widget_secret = widget_secret_for(session, found, woo.runtime.settings.ENCRYPTION_KEY)
-    assert merchant.store_id in page and widget_secret in page
+    assert merchant.store_id in page and widget_secret not in page
+    # A second connection for the same store cannot replace working keys.
+    woo.client.get(f"/woocommerce/connect?store_url={woo.store_url}")
+    keys = woo.fake.issue_keys(user_id=woo.user_id)
+    again = woo.client.post("/woocommerce/auth-callback", data=woo.fake.callback_body(keys),
+                            content_type="application/json")
+    assert again.status_code == 400 and woo.merchant().credentials == merchant.credentials
 
     # The creation ping: 200, nothing stored.
     body, headers = woo.fake.ping(next(iter(woo.fake.webhooks)))
@@ -215,3 +221,18 @@ def test_revoked_keys_mark_the_store_disconnected(woo: Woo) -> None:
     with pytest.raises(WooAuthError):
         reconcile(woo.runtime, woo.merchant().id)
     assert woo.merchant().status == "disconnected"
+
+
+def test_loyalty_reconcile_and_merchant_commands_for_a_store(woo: Woo) -> None:
+    woo.connect()
+    woo.fake.add_order(status="processing", **CUSTOMER)  # never delivered
+    with woo.app.app_context():
+        runner = woo.app.test_cli_runner()
+        answer = runner.invoke(args=["reconcile", woo.store_url, "--json"])
+        assert answer.exit_code == 0, answer.output
+        report = json.loads(answer.stdout)["reconciled"][0]
+        assert (report["merchant"], report["seen"], report["healed"]) == (woo.store_url, 1, 1)
+        details = json.loads(runner.invoke(args=["merchant", woo.store_url, "--json"]).stdout)
+    assert details["platform"] == "woocommerce" and details["store_id"]
+    assert details["widget_secret"] and details["connected"] is True
+    assert woo.balance() == 18

@@ -12,7 +12,6 @@ from flask import Blueprint, Response, jsonify, redirect, request
 from integrations.woocommerce.auth import InvalidCallback, authorize_url, parse_auth_callback
 from integrations.woocommerce.stores import InvalidStoreUrl, normalize_store_url
 from plugin_server.crypto import CredentialsError
-from plugin_server.loyalty.widget_identity import widget_secret_for
 from plugin_server.woocommerce.connect import (
     ConnectRefused,
     accept_keys,
@@ -98,10 +97,12 @@ def connected() -> Response:
                             "The store approved, but its API keys have not reached this server.",
                             409, hint="Check that the store can reach this server over https, "
                                       "then press Connect again.")
-    secret = widget_secret_for(db_session(), merchant, settings.ENCRYPTION_KEY)
+    # The widget secret is not shown here: anyone may start a connection for any store and
+    # land on this page. The operator reads it with `loyalty merchant STORE --json`.
     return message_page(
         "Your store is connected",
-        f"{merchant.shop} now earns points. Paste these two values into the plugin's "
-        "settings (WooCommerce → Loyalty) and save.", 200,
+        f"{merchant.shop} now earns points. Paste the store id below and the widget secret "
+        "(ask the server's operator: loyalty merchant STORE --json) into the plugin's "
+        "settings (WooCommerce → Loyalty).", 200,
         hint="Past orders are being imported; points follow in a few minutes.",
-        details=[("Store id", merchant.store_id), ("Widget secret", secret)])
+        details=[("Store id", merchant.store_id)])

@@ -85,6 +85,10 @@ def accept_keys(session: Session, keys: ApiKeys, secret_key: str, encryption_key
     once and kept across reconnections, so deliveries already on their way still verify."""
     now = now or utcnow()
     merchant = connection_for(session, keys.user_id, secret_key)
+    if merchant.status == "active" and api_keys(merchant, encryption_key) is not None:
+        # Anyone can start a connection for any store URL: keys that work are never
+        # replaced that way (revoked keys mark the store disconnected; then it may connect).
+        raise ConnectRefused("this store is connected already")
     previous = read_credentials(merchant, encryption_key)
     store_credentials(merchant, encryption_key, {
         "consumer_key": keys.consumer_key, "consumer_secret": keys.consumer_secret,
