@@ -19,6 +19,10 @@ class Customer:
     first_name: str | None = None
     last_name: str | None = None
     accepts_marketing: bool = False
+    # False when ``email`` was typed for one purchase (WooCommerce's billing email of a
+    # registered customer) rather than being the account's own: it names the member's
+    # contact address but never claims a guest's points.
+    email_is_account: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,9 @@ class Refund:
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """An order as it is now. Flags are facts that, once true, stay true for the engine."""
+    """An order as it is now. Flags are facts that, once true, stay true for the engine, except
+    ``cancelled`` on a ``reopenable`` order: WooCommerce moves an order back out of
+    cancelled, failed or trash, and its newest copy then says whether it is cancelled."""
 
     order_id: str
     created_at: datetime
@@ -88,6 +94,7 @@ class Order:
     test: bool = False
     discount_codes: tuple[str, ...] = ()
     refunds: tuple[Refund, ...] = field(default_factory=tuple)
+    reopenable: bool = False
 
     @property
     def lines_subtotal(self) -> Decimal:

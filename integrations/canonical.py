@@ -132,6 +132,7 @@ def parse_customer(data: Any, where: str = "customer") -> Customer:
         email=optional_text(data.get("email"), f"{where}.email"),
         first_name=optional_text(data.get("first_name"), f"{where}.first_name", 120),
         last_name=optional_text(data.get("last_name"), f"{where}.last_name", 120),
+        email_is_account=flag(data.get("email_is_account", True), f"{where}.email_is_account"),
     )
 
 
@@ -212,6 +213,7 @@ def parse_order(data: Any) -> Order:
         discount_codes=string_list(data.get("discount_codes"), "order.discount_codes"),
         refunds=tuple(_parse_refund(refund, order_id, f"order.refunds[{i}]")
                       for i, refund in enumerate(raw_refunds)),
+        reopenable=flag(data.get("reopenable"), "order.reopenable"),
     )
     if order.lines_subtotal > MAX_AMOUNT:
         raise PayloadError(f"order.line_items add up to {order.lines_subtotal}, beyond the limit "
@@ -228,7 +230,8 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "updated_at": order.updated_at.isoformat(),
         "currency": order.currency,
         "customer": {"customer_id": customer.customer_id, "email": customer.email,
-                     "first_name": customer.first_name, "last_name": customer.last_name},
+                     "first_name": customer.first_name, "last_name": customer.last_name,
+                     "email_is_account": customer.email_is_account},
         "line_items": [
             {"line_id": line.line_id, "quantity": line.quantity,
              "unit_price": str(line.unit_price), "total_discount": str(line.total_discount),
@@ -244,6 +247,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "paid": order.paid,
         "fulfilled": order.fulfilled,
         "cancelled": order.cancelled,
+        "reopenable": order.reopenable,
         "test": order.test,
         "discount_codes": list(order.discount_codes),
         "refunds": [

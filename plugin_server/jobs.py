@@ -140,7 +140,15 @@ class JobQueue:
             self._queue.put((name, args))
 
     def enqueue_after_commit(self, session: Session, name: str, *args: Any) -> None:
-        after_commit(session, lambda: self.enqueue(name, *args))
+        after_commit(session, lambda: self._enqueue_committed(name, *args))
+
+    def _enqueue_committed(self, name: str, *args: Any) -> None:
+        # The transaction has committed: the request succeeded, whatever an eager job does
+        # next (a wc-auth callback answered 500 here makes WooCommerce delete the keys).
+        try:
+            self.enqueue(name, *args)
+        except Exception:
+            log.exception("job %s%r failed after its transaction committed", name, args)
 
     def run(self, name: str, *args: Any) -> Any:
         return JOBS[name](self.runtime, *args)

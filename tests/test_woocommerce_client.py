@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -60,26 +62,41 @@ def woo(store: FakeWooCommerce, keys: ApiKeys, sleeps: list[float]) -> WooClient
     return make_client(store, keys, sleeps)
 
 
-def test_orders_paged_by_modification(woo: WooClient, store: FakeWooCommerce,
-                                      clock: Clock) -> None:
+def test_orders_modified_after_a_date_in_id_order(woo: WooClient, store: FakeWooCommerce,
+                                                  clock: Clock) -> None:
     ids = []
     for minute in range(5):
         clock.now = START + timedelta(minutes=minute)
         ids.append(store.add_order()["id"])
     clock.now = START + timedelta(minutes=10)
-    store.update_order(ids[0], status="completed")  # now the most recently modified
+    store.update_order(ids[0], status="completed")  # modified again: in the set, at its place
 
     orders, pages = woo.orders_page(START + timedelta(minutes=2), page=1, per_page=2)
-    assert [order["id"] for order in orders] == [ids[3], ids[4]]
+    assert [order["id"] for order in orders] == [ids[0], ids[3]]
     assert pages == 2
     orders, pages = woo.orders_page(START + timedelta(minutes=2), page=2, per_page=2)
-    assert [order["id"] for order in orders] == [ids[0]]
+    assert [order["id"] for order in orders] == [ids[4]]
     method, path, query = store.requests[-1]
     assert (method, path) == ("GET", "/wp-json/wc/v3/orders")
     assert query["modified_after"] == "2026-03-01T12:02:00"
-    assert (query["orderby"], query["order"], query["dates_are_gmt"]) == ("modified", "asc",
-                                                                          "true")
+    assert (query["orderby"], query["order"], query["dates_are_gmt"]) == ("id", "asc", "true")
     assert "oauth_signature" not in query and query["oauth_consumer_key"]
+
+
+def test_an_order_modified_mid_run_shifts_no_other_past_a_page(
+        woo: WooClient, store: FakeWooCommerce, clock: Clock) -> None:
+    ids = []
+    for minute in range(6):
+        clock.now = START + timedelta(minutes=minute)
+        ids.append(store.add_order()["id"])
+    since = START - timedelta(minutes=1)  # one filter for the whole run
+    seen, pages = woo.orders_page(since, page=1, per_page=2)
+    assert pages == 3
+    clock.now = START + timedelta(minutes=30)
+    store.update_order(seen[0]["id"], status="completed")  # first in modification order before
+    for page in (2, 3):
+        seen += woo.orders_page(since, page=page, per_page=2)[0]
+    assert {order["id"] for order in seen} == set(ids)
 
 
 def test_orders_from_the_beginning_and_empty(woo: WooClient, store: FakeWooCommerce) -> None:
@@ -88,6 +105,18 @@ def test_orders_from_the_beginning_and_empty(woo: WooClient, store: FakeWooComme
     orders, pages = woo.orders_page(None, page=1)
     assert len(orders) == 1 and pages == 1
     assert "modified_after" not in store.requests[-1][2]
+
+
+def test_orders_in_the_trash_are_listed_only_when_asked_for(woo: WooClient,
+                                                            store: FakeWooCommerce) -> None:
+    kept, binned = store.add_order(), store.add_order()
+    store.update_order(binned["id"], status="trash")
+    assert [order["id"] for order in woo.orders_page(None, page=1)[0]] == [kept["id"]]
+    assert store.requests[-1][2]["status"] == "any"
+    trash, _ = woo.orders_page(None, page=1, status="trash")
+    assert [order["id"] for order in trash] == [binned["id"]]
+    with pytest.raises(ValueError, match="status"):
+        woo.orders_page(None, page=1, status="any&orderby=date")
 
 
 def test_order_and_refunds(woo: WooClient, store: FakeWooCommerce) -> None:
@@ -121,12 +150,46 @@ def test_server_errors_forever(store: FakeWooCommerce, keys: ApiKeys,
     assert keys.consumer_secret not in caplog.text + str(caught.value) + repr(woo)
 
 
-def test_revoked_keys(woo: WooClient, store: FakeWooCommerce, sleeps: list[float]) -> None:
+def test_revoked_keys(woo: WooClient, store: FakeWooCommerce, sleeps: list[float],
+                      keys: ApiKeys) -> None:
     store.revoke_keys()
     with pytest.raises(WooAuthError) as caught:
         woo.order("1")
     assert caught.value.status == 401 and caught.value.code == "woocommerce_rest_cannot_view"
     assert sleeps == []  # not retried
+    assert woo.consumer_key == keys.consumer_key  # the caller can tell which key was refused
+    assert keys.consumer_key not in repr(woo) + str(caught.value)
+
+
+@pytest.mark.parametrize(("status", "body", "refused_keys"), [
+    (401, {"code": "woocommerce_rest_authentication_error", "message": "Consumer key is "
+           "invalid."}, True),
+    (401, {"code": "rest_not_logged_in"}, True),
+    (403, {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list"}, True),
+    (403, {"code": "rest_forbidden"}, True),
+    (403, {"code": "rest_cannot_edit"}, True),
+    (403, "<html><title>Attention Required! | Cloudflare</title></html>", False),
+    (401, "<html>401 Authorization Required</html>", False),  # a staging site's htpasswd
+    (403, {"code": "wordfence_blocked"}, False),
+    (403, {"title": "Error 1020: Access denied", "status": 403}, False),
+    (401, {"code": 401}, False),
+])
+def test_only_wordpress_refusing_the_keys_is_an_auth_error(
+        httpserver: HTTPServer, sleeps: list[float], status: int, body: Any,
+        refused_keys: bool) -> None:
+    if isinstance(body, dict):
+        httpserver.expect_request("/wp-json/wc/v3/orders/1").respond_with_json(body, status)
+    else:
+        httpserver.expect_request("/wp-json/wc/v3/orders/1").respond_with_data(
+            body, status, content_type="text/html")
+    woo = WooClient(httpserver.url_for("/").rstrip("/"), "ck_x", "cs_y", sleep=sleeps.append)
+    with pytest.raises(WooError) as caught:
+        woo.order("1")
+    assert isinstance(caught.value, WooAuthError) is refused_keys
+    assert caught.value.status == status
+    if not refused_keys:
+        assert caught.value.code == "blocked" and "firewall" in str(caught.value)
+    assert len(httpserver.log) == 1 and sleeps == []  # not retried either way
 
 
 def test_duplicate_coupon(woo: WooClient, store: FakeWooCommerce) -> None:
@@ -134,10 +197,23 @@ def test_duplicate_coupon(woo: WooClient, store: FakeWooCommerce) -> None:
             "usage_limit": 1, "email_restrictions": ["a@example.com"]}
     created = woo.create_coupon(body)
     assert created["code"] == "loyalab12cd34ef" and created["usage_limit"] == 1
-    with pytest.raises(CouponCodeTaken) as caught:
-        woo.create_coupon(body)
-    assert caught.value.status == 400
+    for code in ("LOYALAB12CD34EF", "loyalab12cd34ef"):  # codes compare without case
+        with pytest.raises(CouponCodeTaken) as caught:
+            woo.create_coupon({**body, "code": code})
+        assert caught.value.status == 400
     assert len(store.coupons) == 1
+
+
+def test_coupon_by_code(woo: WooClient, store: FakeWooCommerce) -> None:
+    marker = [{"key": "_loyalty_redemption", "value": "7"}]
+    woo.create_coupon({"code": "LOYAL-OTHER", "amount": "1.00"})
+    created = woo.create_coupon({"code": "LOYAL-AB12", "amount": "5.00", "meta_data": marker})
+    for asked in ("LOYAL-AB12", "loyal-ab12"):
+        found = woo.coupon_by_code(asked)
+        assert found is not None and found["id"] == created["id"]
+        assert found["meta_data"] == marker
+        assert store.requests[-1][2]["code"] == asked
+    assert woo.coupon_by_code("LOYAL-NONE") is None
 
 
 def test_webhooks(woo: WooClient, store: FakeWooCommerce,
@@ -170,7 +246,6 @@ def test_webhook_creation_retries_only_sure_failures(woo: WooClient, store: Fake
 
 def test_timeouts(store: FakeWooCommerce, keys: ApiKeys, sleeps: list[float]) -> None:
     woo = make_client(store, keys, sleeps, timeout=0.1, retries=1)
-    assert woo._api.timeout == 0.1  # handed to every requests call by the package
     store.delay = 0.3
     with pytest.raises(WooError) as caught:
         woo.orders_page(None, page=1)
@@ -204,6 +279,63 @@ def test_redirects_are_not_followed(httpserver: HTTPServer, sleeps: list[float])
     with pytest.raises(WooError, match=r"elsewhere\.example") as caught:
         woo.order("1")
     assert caught.value.code == "redirect" and len(httpserver.log) == 1
+
+
+def test_cookies_a_store_sets_are_not_sent_back(httpserver: HTTPServer,
+                                                sleeps: list[float]) -> None:
+    httpserver.expect_request("/wp-json/wc/v3/orders/1").respond_with_json(
+        {"id": 1}, headers={"Set-Cookie": "wordpress_logged_in=x; Path=/"})
+    woo = WooClient(httpserver.url_for("/").rstrip("/"), "ck_x", "cs_y", sleep=sleeps.append)
+    woo.order("1")
+    woo.order("1")
+    assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, None]
+
+
+# ---- public addresses only (production) ------------------------------------------------------
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+    """``getaddrinfo`` answers ``answers`` for those names (as a hostile DNS would)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, int(port), 0, 0))
+                if ":" in address else
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))
+                for address in answers[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_public_name_resolving_to_loopback_is_refused(
+        store: FakeWooCommerce, keys: ApiKeys, sleeps: list[float], httpserver: HTTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"shop.example.com": ["127.0.0.1"]})
+    url = f"http://shop.example.com:{urlsplit(store.base_url).port}"
+    placed = store.add_order()
+    pinned = WooClient(url, keys.consumer_key, keys.consumer_secret, sleep=sleeps.append,
+                       public_only=True)
+    with pytest.raises(WooError) as caught:
+        pinned.order(str(placed["id"]))
+    assert caught.value.code == "forbidden_address" and caught.value.status is None
+    assert "shop.example.com" in str(caught.value)
+    assert "127.0.0.1 is a loopback address" in str(caught.value)
+    assert httpserver.log == [] and store.requests == [] and sleeps == []
+    # The same name, allowed to resolve anywhere (development), reaches the fake store.
+    anywhere = WooClient(url, keys.consumer_key, keys.consumer_secret, sleep=sleeps.append)
+    assert anywhere.order(str(placed["id"]))["id"] == placed["id"]
+    assert len(store.requests) == 1
+
+
+def test_one_private_address_among_public_ones_is_refused(
+        keys: ApiKeys, sleeps: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"shop.example.com": ["93.184.215.14", "10.0.0.5"]})
+    pinned = WooClient("https://shop.example.com", keys.consumer_key, keys.consumer_secret,
+                       sleep=sleeps.append, public_only=True, timeout=1.0)
+    with pytest.raises(WooError, match=r"10\.0\.0\.5 is a private address") as caught:
+        pinned.order("1")
+    assert caught.value.code == "forbidden_address" and sleeps == []
 
 
 # ---- the fake's other ways in ----------------------------------------------------------------

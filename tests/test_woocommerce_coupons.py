@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from integrations.base import DiscountRequest
-from integrations.woocommerce.coupons import InvalidCoupon, coupon_body
+from integrations.woocommerce.coupons import InvalidCoupon, coupon_body, coupon_redemption_id
 
 BASE = DiscountRequest(
     merchant_id=1, redemption_id=7, code="LOYALAB12CD34EF", kind="fixed_amount",
@@ -29,6 +29,7 @@ def test_fixed_amount() -> None:
         "code": "LOYALAB12CD34EF", "discount_type": "fixed_cart", "amount": "5.00",
         "individual_use": False, "usage_limit": 1, "usage_limit_per_user": 1,
         "email_restrictions": ["joao.silva@example.com"], "description": "$5 off",
+        "meta_data": [{"key": "_loyalty_redemption", "value": "7"}],
     }
 
 
@@ -71,3 +72,22 @@ def test_without_email_no_restriction_is_sent() -> None:
 def test_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidCoupon, match=message):
         coupon_body(request(**changes))
+
+
+def test_the_redemption_id_reads_back_from_the_coupon_the_store_returns() -> None:
+    body = coupon_body(request(redemption_id=4012))
+    assert coupon_redemption_id(body) == "4012"
+    # WooCommerce adds an id to each meta entry and may list others (plugins, the merchant).
+    returned = {**body, "meta_data": [{"id": 88, "key": "_wc_other", "value": "x"},
+                                      {"id": 89, "key": "_loyalty_redemption", "value": 4012}]}
+    assert coupon_redemption_id(returned) == "4012"
+
+
+@pytest.mark.parametrize("meta_data", [
+    None, "garbage", [], [{"key": "_wc_other", "value": "7"}],
+    [{"key": "_loyalty_redemption", "value": ""}],
+    [{"key": "_loyalty_redemption", "value": {"nested": 1}}],
+    [{"key": "_loyalty_redemption", "value": True}], ["not an object"],
+])
+def test_a_coupon_we_did_not_make_has_no_redemption_id(meta_data: Any) -> None:
+    assert coupon_redemption_id({"code": "summer10", "meta_data": meta_data}) is None

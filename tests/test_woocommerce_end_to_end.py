@@ -7,97 +7,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 
 from integrations.woocommerce.client import WooAuthError
 from integrations.woocommerce.identity import signed_identity
-from integrations.woocommerce.simulator import FakeWooCommerce
 from plugin_server.db import unit_of_work
 from plugin_server.loyalty.widget_identity import widget_secret_for
-from plugin_server.models import InboxEvent, Member, Merchant
+from plugin_server.models import Merchant
 from plugin_server.woocommerce.jobs import reconcile
 from tests.conftest import make_app
-
-APP_URL = "https://loyalty.test"
-CUSTOMER = {"customer_id": 7, "billing": {
-    "first_name": "Ana", "last_name": "Silva", "email": "ana@example.com", "company": "",
-    "address_1": "1 Rua", "address_2": "", "city": "Porto", "state": "", "postcode": "4000",
-    "country": "PT", "phone": ""}}
-
-
-@dataclass
-class Woo:
-    app: Flask
-    client: FlaskClient
-    fake: FakeWooCommerce
-    store_url: str
-    user_id: str = ""
-
-    @property
-    def runtime(self) -> Any:
-        return self.app.extensions["loyalty"]
-
-    def merchant(self) -> Merchant:
-        with unit_of_work(self.runtime.database) as session:
-            found = session.query(Merchant).filter_by(platform="woocommerce",
-                                                      shop=self.store_url).one()
-            session.expunge(found)
-            return found
-
-    def secret(self) -> str:
-        """The webhook secret the server registered its subscriptions with."""
-        secrets = set(self.fake.webhook_secrets.values())
-        assert len(secrets) == 1
-        return secrets.pop()
-
-    def deliver(self, topic: str, order: dict[str, Any], secret: str | None = None) -> Any:
-        body, headers = self.fake.signed_delivery(topic, order, secret or self.secret())
-        return self.client.post(f"/webhooks/woocommerce/{self.merchant().store_id}",
-                                data=body, headers=headers)
-
-    def balance(self, customer_id: str = "7") -> int:
-        with unit_of_work(self.runtime.database) as session:
-            member = session.query(Member).filter_by(merchant_id=self.merchant().id,
-                                                     customer_id=customer_id).one_or_none()
-            return member.balance if member else 0
-
-    def events(self) -> int:
-        with unit_of_work(self.runtime.database) as session:
-            return session.query(InboxEvent).count()
-
-    def connect(self) -> None:
-        started = self.client.get(f"/woocommerce/connect?store_url={self.store_url}")
-        assert started.status_code == 302, started.get_data(as_text=True)
-        target = urlparse(started.headers["Location"])
-        assert f"{target.scheme}://{target.netloc}" == self.store_url
-        assert target.path == "/wc-auth/v1/authorize"
-        query = {key: values[0] for key, values in parse_qs(target.query).items()}
-        assert query["scope"] == "read_write" and query["app_name"]
-        assert query["callback_url"] == f"{APP_URL}/woocommerce/auth-callback"
-        assert query["return_url"] == f"{APP_URL}/woocommerce/return"
-        self.user_id = query["user_id"]
-        keys = self.fake.issue_keys(user_id=self.user_id)
-        answer = self.client.post("/woocommerce/auth-callback",
-                                  data=self.fake.callback_body(keys),
-                                  content_type="application/json")
-        assert answer.status_code == 200, answer.get_data(as_text=True)
+from tests.support.woo_store import APP_URL, CUSTOMER, Woo, open_woo
 
 
 @pytest.fixture
 def woo(tmp_path: Path, httpserver: HTTPServer) -> Iterator[Woo]:
-    fake = FakeWooCommerce()
-    store_url = fake.serve_with(httpserver)
-    app = make_app(f"sqlite:///{tmp_path / 'loyalty.sqlite3'}", APP_URL=APP_URL)
-    yield Woo(app, app.test_client(), fake, store_url)
-    app.extensions["loyalty"].database.dispose()
+    yield from open_woo(tmp_path, httpserver)
 
 
 def test_a_store_connects_earns_redeems_refunds_and_heals(woo: Woo) -> None:
@@ -117,13 +45,26 @@ def test_a_store_connects_earns_redeems_refunds_and_heals(woo: Woo) -> None:
         found = session.get(Merchant, merchant.id)
         assert found is not None
         widget_secret = widget_secret_for(session, found, woo.runtime.settings.ENCRYPTION_KEY)
-    assert merchant.store_id in page and widget_secret not in page
-    # A second connection for the same store cannot replace working keys.
-    woo.client.get(f"/woocommerce/connect?store_url={woo.store_url}")
-    keys = woo.fake.issue_keys(user_id=woo.user_id)
+    # The browser that pressed Connect is shown both values the plugin needs.
+    assert merchant.store_id in page and widget_secret in page
+    # Another browser landing on the same link sees neither.
+    stranger = woo.app.test_client().get(f"/woocommerce/return?success=1&user_id={woo.user_id}")
+    assert stranger.status_code == 403 and widget_secret not in stranger.get_data(as_text=True)
+    # The callback's user_id is spent: a replay is refused and keeps nothing.
+    replay = woo.client.post("/woocommerce/auth-callback",
+                             data=woo.fake.callback_body(woo.fake.issue_keys(woo.user_id)),
+                             content_type="application/json")
+    assert replay.status_code == 400 and "used already" in replay.json["message"]
+    # A new connection for the same store cannot replace keys the store has accepted.
+    started = woo.client.get(f"/woocommerce/connect?store_url={woo.store_url}")
+    fresh_user_id = parse_qs(urlparse(started.headers["Location"]).query)["user_id"][0]
+    keys = woo.fake.issue_keys(user_id=fresh_user_id)
     again = woo.client.post("/woocommerce/auth-callback", data=woo.fake.callback_body(keys),
                             content_type="application/json")
-    assert again.status_code == 400 and woo.merchant().credentials == merchant.credentials
+    assert again.status_code == 400 and "connected already" in again.json["message"]
+    assert woo.merchant().credentials == merchant.credentials
+    refused = woo.client.get(f"/woocommerce/return?success=1&user_id={fresh_user_id}")
+    assert refused.status_code == 409 and widget_secret not in refused.get_data(as_text=True)
 
     # The creation ping: 200, nothing stored.
     body, headers = woo.fake.ping(next(iter(woo.fake.webhooks)))

@@ -1,5 +1,9 @@
-"""The WooCommerce REST API (``/wp-json/wc/v3``) for one store, through the ``woocommerce``
-package: Basic auth over https, OAuth 1.0a over http (DESIGN §8).
+"""The WooCommerce REST API (``/wp-json/wc/v3``) for one store: Basic auth over https, OAuth
+1.0a over http signed by the ``woocommerce`` package (DESIGN §8).
+
+Requests go through our own ``requests`` session (``transport``) rather than the package's
+``API``, which calls ``requests.request`` with no way to choose how connections are opened:
+with ``public_only`` every connection is pinned to addresses checked as public.
 
 Every call has a timeout. 5xx answers, 429 and network failures are retried with a short
 backoff (``sleep`` is injectable so tests never wait); other failures raise at once. Keys
@@ -7,24 +11,40 @@ never appear in logs, messages or ``repr``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
-from woocommerce import API
+from requests.auth import HTTPBasicAuth
+from woocommerce import __version__ as WOOCOMMERCE_PACKAGE_VERSION
+from woocommerce.oauth import OAuth
+
+from .transport import ForbiddenAddress, new_session
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "wc/v3"
+# The package's own User-Agent: firewalls that already let the package through keep doing so.
+USER_AGENT = f"WooCommerce-Python-REST-API/{WOOCOMMERCE_PACKAGE_VERSION}"
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
 WEBHOOKS_PER_PAGE = 100
 _NUMERIC_ID = re.compile(r"[0-9]{1,19}")
+_STATUSES = re.compile(r"[a-z0-9_-]{1,40}(?:,[a-z0-9_-]{1,40}){0,19}")
 COUPON_TAKEN = "woocommerce_rest_coupon_code_already_exists"
+# Error codes WordPress and WooCommerce answer when the keys are wrong or lack a permission
+# (WC_REST_Authentication, the controllers' permission checks, WordPress core's REST checks).
+# A 403 with any other body came from something in front of the store (a WAF, the host).
+_KEY_REFUSED = re.compile(
+    r"woocommerce_rest_(?:authentication_\w+|cannot_\w+|\w*permission\w*)"
+    r"|rest_(?:forbidden\w*|cannot_\w+|\w+_cannot_\w+|not_logged_in|cookie_invalid_nonce)"
+    r"|json_oauth1?_\w+")
 
 
 class WooError(Exception):
@@ -39,7 +59,9 @@ class WooError(Exception):
 
 
 class WooAuthError(WooError):
-    """401/403: the keys were revoked or lack permission; the merchant must reconnect."""
+    """WordPress or WooCommerce itself refused the keys (a JSON REST error on 401/403): they
+    were revoked or lack permission; the merchant must reconnect. A 401/403 from a firewall
+    in front of the store is a plain WooError with code ``blocked`` instead."""
 
 
 class CouponCodeTaken(WooError):
@@ -69,7 +91,9 @@ class WooClient:
 
     def __init__(self, store_url: str, consumer_key: str, consumer_secret: str, *,
                  timeout: float = 10.0, retries: int = 3,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, public_only: bool = False) -> None:
+        """``public_only`` (production): every connection resolves the store's host, refuses
+        it when any address is not public, and connects to an address it checked."""
         if timeout <= 0:
             raise ValueError("timeout must be positive: every outbound call needs one")
         if retries < 0:
@@ -79,28 +103,56 @@ class WooClient:
         self.store_url = store_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
+        self.public_only = public_only
         self._sleep = sleep
-        self._api = API(url=self.store_url, consumer_key=consumer_key,
-                        consumer_secret=consumer_secret, version=API_VERSION, wp_api=True,
-                        timeout=timeout)
+        self._consumer_key = consumer_key
+        self._consumer_secret = consumer_secret
+        self._https = urlsplit(self.store_url).scheme == "https"
+        self._session = new_session(public_only=public_only)
 
     def __repr__(self) -> str:  # never show the keys
-        return f"WooClient(store_url={self.store_url!r})"
+        return f"WooClient(store_url={self.store_url!r}, public_only={self.public_only!r})"
+
+    @property
+    def consumer_key(self) -> str:
+        """The key this client calls with, so a caller can tell which key a store refused."""
+        return self._consumer_key
+
+    def close(self) -> None:
+        """Close pooled connections (a dropped client closes them too, only later)."""
+        self._session.close()
+
+    def __enter__(self) -> WooClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # ---- plumbing ----------------------------------------------------------------------------
 
     def _send(self, method: str, endpoint: str, params: dict[str, Any] | None,
               data: dict[str, Any] | None) -> requests.Response:
+        """One request as the ``woocommerce`` package builds it."""
+        url = f"{self.store_url}/wp-json/{API_VERSION}/{endpoint}"
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        body = None
+        if data is not None:
+            body = json.dumps(data, ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json;charset=utf-8"
+        auth = None
+        if self._https:
+            auth = HTTPBasicAuth(self._consumer_key, self._consumer_secret)
+        else:
+            # Over http the secret must not travel: the query is signed with OAuth 1.0a.
+            query = f"?{urlencode(params)}" if params else ""
+            url = OAuth(url=url + query, consumer_key=self._consumer_key,
+                        consumer_secret=self._consumer_secret, version=API_VERSION,
+                        method=method).get_oauth_url()
+            params = None
         # Redirects are not followed: the keys must only ever go to the URL the merchant
         # connected, and a redirect usually means that URL is out of date.
-        options: dict[str, Any] = {"allow_redirects": False}
-        if params:
-            options["params"] = dict(params)
-        if method == "GET":
-            return self._api.get(endpoint, **options)
-        if method == "POST":
-            return self._api.post(endpoint, data, **options)
-        return self._api.put(endpoint, data, **options)
+        return self._session.request(method, url, params=params, data=body, headers=headers,
+                                     auth=auth, timeout=self.timeout, allow_redirects=False)
 
     def _request(self, method: str, endpoint: str, *, params: dict[str, Any] | None = None,
                  data: dict[str, Any] | None = None,
@@ -114,6 +166,11 @@ class WooClient:
             error: WooError
             try:
                 response = self._send(method, endpoint, params, data)
+            except ForbiddenAddress as refused:
+                # Not retried: the answer would be the same, and nothing was sent.
+                raise WooError(f"refused to call {self.store_url} for {what}: {refused}; a "
+                               "store must be reachable at public addresses only",
+                               code="forbidden_address") from None
             except requests.RequestException as failure:
                 # Connection failures (ConnectTimeout included) mean nothing reached the store.
                 sure = isinstance(failure, requests.ConnectionError)
@@ -147,9 +204,15 @@ class WooClient:
             return WooError(f"{self.store_url} redirected {what} to {where}; reconnect the "
                             "store with its current address", status=status, code="redirect")
         if status in (401, 403):
-            return WooAuthError(f"the store refused the API keys for {what} (HTTP {status})"
-                                f"{detail}; they were revoked or lack read/write access",
-                                status=status, code=code)
+            if _keys_refused(status, body):
+                return WooAuthError(f"the store refused the API keys for {what} (HTTP "
+                                    f"{status}){detail}; they were revoked or lack read/write "
+                                    "access", status=status, code=code)
+            shown = f" ({code})" if isinstance(body, dict) else ""
+            return WooError(f"the store's firewall or host refused {what} (HTTP {status})"
+                            f"{shown}, before WooCommerce saw the keys; the store stays "
+                            "connected: retry later, or ask the merchant to allow this app's "
+                            "requests", status=status, code="blocked")
         if status == 400 and code == COUPON_TAKEN:
             return CouponCodeTaken(f"the coupon code already exists{detail}", status=status,
                                    code=code)
@@ -181,14 +244,26 @@ class WooClient:
 
     # ---- resources ---------------------------------------------------------------------------
 
-    def orders_page(self, modified_after: datetime | None, page: int,
-                    per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
-        """One page of orders, least recently modified first, and the number of pages.
-        ``modified_after`` is exclusive and WooCommerce keeps whole seconds."""
+    def orders_page(self, modified_after: datetime | None, page: int, per_page: int = 50, *,
+                    status: str = "any") -> tuple[list[dict[str, Any]], int]:
+        """One page of the orders modified after ``modified_after`` (exclusive; WooCommerce
+        keeps whole seconds), in ascending id order, and the number of pages.
+
+        Read every page of one run with the same ``modified_after``. Ids never change, so an
+        order modified during the run keeps its place (it still matches the filter) and new
+        orders come after the others; ordered by modification date, a modified order would
+        move to the end and shift the rest, and one would slip past a page boundary.
+
+        ``status`` is WooCommerce's filter: ``any`` (every status but the trash), ``trash``,
+        or statuses separated by commas."""
         if page < 1 or not 1 <= per_page <= 100:
             raise ValueError("page starts at 1 and per_page is 1 to 100")
-        params: dict[str, Any] = {"orderby": "modified", "order": "asc", "page": page,
-                                  "per_page": per_page, "dates_are_gmt": "true"}
+        if not _STATUSES.fullmatch(status):
+            raise ValueError(f"status must be order statuses separated by commas, got "
+                             f"{status[:40]!r}")
+        params: dict[str, Any] = {"orderby": "id", "order": "asc", "page": page,
+                                  "per_page": per_page, "dates_are_gmt": "true",
+                                  "status": status}
         if modified_after is not None:
             params["modified_after"] = _gmt(modified_after)
         response = self._request("GET", "orders", params=params)
@@ -245,6 +320,26 @@ class WooClient:
         repeat of a coupon that was created answers CouponCodeTaken, never a second coupon."""
         response = self._request("POST", "coupons", data=body)
         return self._json_object(response, "POST coupons")
+
+    def coupon_by_code(self, code: str) -> dict[str, Any] | None:
+        """The store's coupon with this code, or None. WooCommerce keeps codes lowercase and
+        compares them without case, so this does too."""
+        if not code:
+            raise ValueError("a coupon code is required")
+        response = self._request("GET", "coupons", params={"code": code})
+        wanted = code.strip().lower()
+        # The filter is WooCommerce's; matching again guards against a store that ignores it.
+        return next((coupon for coupon in self._json_list(response, "GET coupons")
+                     if str(coupon.get("code", "")).lower() == wanted), None)
+
+
+def _keys_refused(status: int, body: Any) -> bool:
+    """Whether a 401/403 is WordPress's own REST error about the keys. WordPress answers 401
+    to a request it could not authenticate, 403 to an authenticated one lacking a right."""
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, str) or not code:
+        return False
+    return status == 401 or _KEY_REFUSED.fullmatch(code) is not None
 
 
 def _json_or_none(response: requests.Response) -> Any:

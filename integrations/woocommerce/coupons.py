@@ -1,10 +1,13 @@
 """Rewards as WooCommerce coupons (DESIGN §8, "Coupons"): one code, used once, by one shopper.
 
 WooCommerce ties a coupon to a shopper through ``email_restrictions`` (checked against the
-billing email at checkout); it has no customer-id restriction."""
+billing email at checkout); it has no customer-id restriction. Each coupon carries the id of
+the redemption it was made for in its meta data, so a coupon found by its code (after a call
+that timed out, or a code clash) can be told apart from one the merchant made."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -13,6 +16,8 @@ from ..base import DiscountRequest
 from ..currencies import EXPONENTS
 
 MAX_CODE_LENGTH = 100
+# A leading underscore keeps the meta entry out of the coupon's custom fields in wp-admin.
+REDEMPTION_META_KEY = "_loyalty_redemption"
 
 
 class InvalidCoupon(ValueError):
@@ -75,4 +80,21 @@ def coupon_body(request: DiscountRequest) -> dict[str, Any]:
         body["minimum_amount"] = _money(request.minimum_subtotal, request.currency,
                                         "minimum subtotal")
     body["description"] = request.title or ""
+    body["meta_data"] = [{"key": REDEMPTION_META_KEY, "value": str(request.redemption_id)}]
     return body
+
+
+def coupon_redemption_id(coupon: Mapping[str, Any]) -> str | None:
+    """The redemption id ``coupon_body`` stored in a coupon the store returns, or None for a
+    coupon this app did not make."""
+    entries = coupon.get("meta_data")
+    if not isinstance(entries, list):
+        return None
+    for entry in entries:
+        if isinstance(entry, Mapping) and entry.get("key") == REDEMPTION_META_KEY:
+            value = entry.get("value")
+            # Ours are strings of digits; a number is taken too, anything else is not ours.
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                return None
+            return str(value).strip() or None
+    return None

@@ -161,10 +161,13 @@ def _line(data: Any, where: str, prices_include_tax: bool) -> LineItem:
 def _order_customer(order: Mapping[str, Any]) -> Customer:
     raw_billing = order.get("billing")
     billing = {} if raw_billing is None else _object(raw_billing, "order.billing")
+    customer_id = _optional_id(order.get("customer_id"), "order.customer_id")
     return Customer(
-        customer_id=_optional_id(order.get("customer_id"), "order.customer_id"),
-        # Guests earn against this email; for members it is the email of this purchase.
+        customer_id=customer_id,
+        # Guests earn against this email; for members it is the email of this purchase,
+        # typed at checkout, which must not claim a guest's points.
         email=canonical.optional_text(billing.get("email"), "order.billing.email"),
+        email_is_account=customer_id is None,
         first_name=_text(billing.get("first_name"), "order.billing.first_name", 120),
         last_name=_text(billing.get("last_name"), "order.billing.last_name", 120),
     )
@@ -227,6 +230,8 @@ def parse_order(data: Any) -> Order:
         cancelled=state.cancelled,
         discount_codes=_coupon_codes(order),
         refunds=tuple(refunds),
+        # Statuses move back and forth (failed → processing, trash → restored).
+        reopenable=True,
     )
     if parsed.lines_subtotal > canonical.MAX_AMOUNT:
         raise PayloadError(f"order.line_items add up to {parsed.lines_subtotal}, beyond the "
@@ -286,6 +291,10 @@ def parse_refund(data: Any, order_id: str) -> Refund:
 def parse_customer(data: Any) -> Customer:
     """A ``Customer`` from a ``customer.created`` body or ``GET /customers/{id}``."""
     customer = _object(data, "customer")
+    if "line_items" in customer or "order_key" in customer:
+        # Only the body is signed, not the topic header: a captured order must not be
+        # replayed as a "new customer" that rewrites a member's email.
+        raise PayloadError("customer: the body is an order, not a customer")
     raw_billing = customer.get("billing")
     billing = {} if raw_billing is None else _object(raw_billing, "customer.billing")
     email = (canonical.optional_text(customer.get("email"), "customer.email")

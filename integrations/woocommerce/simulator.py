@@ -1,9 +1,9 @@
 """A stand-in WooCommerce store for the tests and the demo: it answers the REST calls this app
 makes (``/wp-json/wc/v3`` orders, refunds, webhooks, coupons), issues API keys as wc-auth does,
-and signs webhook deliveries the way WooCommerce does. Documents have the REST shape of the
-published examples (``shared/fixtures/woocommerce/rest``). It is never used against a real
-store. Mount it with ``serve_with(httpserver)`` (pytest-httpserver) or as the WSGI app
-``wsgi``."""
+and signs webhook deliveries the way WooCommerce does. Documents (``simulator_documents``) have
+the REST shape of the published examples (``shared/fixtures/woocommerce/rest``). It is never
+used against a real store. Mount it with ``serve_with(httpserver)`` (pytest-httpserver) or as
+the WSGI app ``wsgi``."""
 
 from __future__ import annotations
 
@@ -25,123 +25,31 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .auth import ApiKeys
+from .simulator_documents import (  # noqa: F401 (re-exported: callers import them from here)
+    CENTS,
+    WC_VERSION,
+    NewId,
+    _line,
+    _links,
+    order_document,
+    php_json,
+    recompute_totals,
+    refund_document,
+)
 from .webhooks import webhook_signature
 
 API_PREFIX = "/wp-json/wc/v3/"
-WC_VERSION = "9.8.0"
 _ITEM = re.compile(r"(orders|webhooks)/([0-9]+)(/refunds)?")
 _SORT_KEYS = {"date": "date_created_gmt", "modified": "date_modified_gmt", "id": "id"}
 _HIDDEN_QUERY = {"consumer_secret", "oauth_signature"}
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"  # WooCommerce's dates: naive, the _gmt ones in GMT
-CENTS = Decimal("0.01")
 
 Answer = tuple[int, dict[str, str], Any]
-NewId = Callable[[], int]
 
 
 def _error(status: int, code: str, message: str) -> Answer:
     return status, {}, {"code": code, "message": message, "data": {"status": status}}
-
-
-def php_json(document: Any) -> bytes:
-    """The body WooCommerce sends: compact ``wp_json_encode`` output, which escapes ``/`` and
-    non-ASCII characters."""
-    text = json.dumps(document, separators=(",", ":"), ensure_ascii=True)
-    return text.replace("/", "\\/").encode("ascii")  # "/" only ever occurs inside strings
-
-
-def _links(base_url: str, path: str) -> dict[str, Any]:
-    collection = f"{base_url}/wp-json/wc/v3/{path.rsplit('/', 1)[0]}"
-    return {"self": [{"href": f"{base_url}/wp-json/wc/v3/{path}"}],
-            "collection": [{"href": collection}]}
-
-
-def _line(new_id: NewId, name: str, product_id: int, quantity: int, price: str) -> dict[str, Any]:
-    total = str((Decimal(price) * quantity).quantize(CENTS))
-    return {"id": new_id(), "name": name, "product_id": product_id, "variation_id": 0,
-            "quantity": quantity, "tax_class": "", "subtotal": total, "subtotal_tax": "0.00",
-            "total": total, "total_tax": "0.00", "taxes": [], "meta_data": [], "sku": "",
-            "price": float(price)}
-
-
-def recompute_totals(order: dict[str, Any], new_id: NewId) -> None:
-    """Fill each line's missing figures (``subtotal`` from ``total`` and back, ``price``
-    after discounts as WooCommerce computes it) and the order's totals from the lines."""
-    lines_total = lines_tax = discount = Decimal(0)
-    for line in order["line_items"]:
-        for key, value in (("name", "Item"), ("product_id", 0), ("variation_id", 0),
-                           ("quantity", 1), ("total_tax", "0.00"), ("meta_data", [])):
-            line.setdefault(key, copy.copy(value))
-        line.setdefault("id", new_id())
-        line.setdefault("total", line.get("subtotal", "0.00"))
-        line.setdefault("subtotal", line["total"])
-        line.setdefault("subtotal_tax", line["total_tax"])
-        line["price"] = float(Decimal(line["total"]) / max(1, int(line["quantity"])))
-        lines_total += Decimal(line["total"])
-        lines_tax += Decimal(line["total_tax"])
-        discount += Decimal(line["subtotal"]) - Decimal(line["total"])
-    shipping = Decimal(order.get("shipping_total", "0"))
-    shipping_tax = Decimal(order.get("shipping_tax", "0"))
-    order["discount_total"] = str(discount.quantize(CENTS))
-    order["cart_tax"] = str(lines_tax.quantize(CENTS))
-    order["total_tax"] = str((lines_tax + shipping_tax).quantize(CENTS))
-    order["total"] = str((lines_total + lines_tax + shipping + shipping_tax).quantize(CENTS))
-
-
-def order_document(order_id: int, stamp: str, currency: str, base_url: str,
-                   new_id: NewId) -> dict[str, Any]:
-    """A paid guest order in the REST shape of the published example (``rest/order.json``)."""
-    billing = {"first_name": "John", "last_name": "Doe", "company": "",
-               "address_1": "969 Market", "address_2": "", "city": "San Francisco",
-               "state": "CA", "postcode": "94103", "country": "US"}
-    order: dict[str, Any] = {
-        "id": order_id, "parent_id": 0, "number": str(order_id),
-        "order_key": "wc_order_" + secrets.token_hex(6), "created_via": "checkout",
-        "version": WC_VERSION, "status": "processing", "currency": currency,
-        "date_created": stamp, "date_created_gmt": stamp, "date_modified": stamp,
-        "date_modified_gmt": stamp, "discount_total": "0.00", "discount_tax": "0.00",
-        "shipping_total": "10.00", "shipping_tax": "0.00", "cart_tax": "0.00",
-        "total": "0.00", "total_tax": "0.00", "prices_include_tax": False, "customer_id": 0,
-        "customer_ip_address": "", "customer_user_agent": "", "customer_note": "",
-        "billing": {**billing, "email": "john.doe@example.com", "phone": "(555) 555-5555"},
-        "shipping": billing, "payment_method": "bacs",
-        "payment_method_title": "Direct Bank Transfer", "transaction_id": "",
-        "date_paid": stamp, "date_paid_gmt": stamp, "date_completed": None,
-        "date_completed_gmt": None, "cart_hash": "", "meta_data": [],
-        "line_items": [_line(new_id, "Woo Single #1", 93, 2, "3.00"),
-                       _line(new_id, "Ship Your Idea", 22, 1, "12.00")],
-        "tax_lines": [], "shipping_lines": [
-            {"id": new_id(), "method_title": "Flat Rate", "method_id": "flat_rate",
-             "total": "10.00", "total_tax": "0.00", "taxes": [], "meta_data": []}],
-        "fee_lines": [], "coupon_lines": [], "refunds": [],
-        "_links": _links(base_url, f"orders/{order_id}"),
-    }
-    recompute_totals(order, new_id)
-    return order
-
-
-def refund_document(refund_id: int, order: dict[str, Any], stamp: str, amount: str,
-                    reason: str, lines: Iterable[tuple[int | str, int, str]],
-                    shipping: str | None, base_url: str, new_id: NewId) -> dict[str, Any]:
-    """A refund in the shape of ``GET /orders/{id}/refunds`` (``rest/order_refund.json``):
-    quantities and amounts negative, each line naming its order line in meta data."""
-    by_id = {str(line["id"]): line for line in order.get("line_items", [])}
-    items = []
-    for line_id, quantity, money in lines:
-        items.append({
-            **copy.deepcopy(by_id[str(line_id)]), "id": new_id(), "quantity": -abs(quantity),
-            "subtotal": f"-{money}", "total": f"-{money}", "subtotal_tax": "0.00",
-            "total_tax": "0.00", "taxes": [], "price": 0,
-            "meta_data": [{"id": new_id(), "key": "_refunded_item_id", "value": str(line_id)}]})
-    shipping_lines = [] if shipping is None else [
-        {"id": new_id(), "method_title": "Flat Rate", "method_id": "flat_rate",
-         "total": f"-{shipping}", "total_tax": "0.00", "taxes": [], "meta_data": []}]
-    return {"id": refund_id, "date_created": stamp, "date_created_gmt": stamp,
-            "amount": str(Decimal(amount).quantize(CENTS)), "reason": reason,
-            "refunded_by": 1, "refunded_payment": False, "meta_data": [],
-            "line_items": items, "shipping_lines": shipping_lines,
-            "_links": _links(base_url, f"orders/{order['id']}/refunds/{refund_id}")}
 
 
 @dataclass
@@ -330,6 +238,8 @@ class FakeWooCommerce:
             return self._create_webhook(document)
         if route == "coupons" and method == "POST":
             return self._create_coupon(document)
+        if route == "coupons" and method == "GET":
+            return self._list_coupons(query)
         match = _ITEM.fullmatch(route)
         if match and match.group(1) == "orders" and method == "GET":
             order = self.orders.get(int(match.group(2)))
@@ -366,6 +276,10 @@ class FakeWooCommerce:
             # The fake's site time zone is UTC, so local and GMT dates agree.
             orders = [order for order in orders
                       if datetime.fromisoformat(order["date_modified_gmt"]) > after]
+        wanted = set(query.get("status", "any").split(","))
+        # As in WooCommerce, "any" is every status but the trash (which must be asked for).
+        orders = [order for order in orders if order["status"] in wanted
+                  or ("any" in wanted and order["status"] != "trash")]
         key = _SORT_KEYS.get(query.get("orderby", "date"))
         if key is None:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): orderby")
@@ -422,6 +336,13 @@ class FakeWooCommerce:
                   "date_modified": stamp, "date_modified_gmt": stamp}
         self.coupons.append(coupon)
         return 201, {}, copy.deepcopy(coupon)
+
+    def _list_coupons(self, query: Mapping[str, str]) -> Answer:
+        coupons = sorted(self.coupons, key=lambda coupon: coupon["id"])
+        if query.get("code"):
+            wanted = query["code"].strip().lower()
+            coupons = [coupon for coupon in coupons if coupon["code"] == wanted]
+        return self._page(coupons, query)
 
     # ---- mounting ----------------------------------------------------------------------------
 

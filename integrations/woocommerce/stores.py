@@ -3,7 +3,8 @@
 Whatever passes here becomes the base of outbound REST calls made with the store's API keys
 and of the wc-auth redirect, so it is refused rather than repaired whenever it is ambiguous:
 credentials in the URL, whitespace, numeric host spellings that resolvers read differently,
-and (in production) hosts that name this machine or its private network.
+and (in production) hosts that name this machine or its private network. A public-looking
+name can still resolve to a private address: ``transport`` checks what it resolves to.
 """
 
 from __future__ import annotations
@@ -50,14 +51,15 @@ def _check_characters(raw: str) -> None:
         raise InvalidStoreUrl("store URL must not contain a backslash")
 
 
-def _ip_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why this address is not a public one, or None."""
+def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why this address is not a public one, or None. Used on the URL's host here and on every
+    address the host resolves to when a connection is opened (``transport``)."""
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour
         if embedded is None and address in _NAT64:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
-            inner = _ip_problem(embedded)
+            inner = address_problem(embedded)
             return None if inner is None else f"{inner} (embedded in {address})"
     for name, kind in (("is_loopback", "a loopback"), ("is_unspecified", "an unspecified"),
                        ("is_link_local", "a link-local"), ("is_multicast", "a multicast"),
@@ -79,7 +81,7 @@ def _host(hostname: str, production: bool) -> str:
     except ValueError:
         address = None
     if address is not None:
-        if production and (problem := _ip_problem(address)):
+        if production and (problem := address_problem(address)):
             raise InvalidStoreUrl(f"store URL host {problem}; use the store's public "
                                   "domain name")
         return f"[{address.compressed}]" if address.version == 6 else str(address)

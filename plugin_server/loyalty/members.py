@@ -70,8 +70,12 @@ def member_for_customer(session: Session, merchant_id: int, customer: Customer, 
              "last_name": (customer.last_name or "")[:120]}
     if customer.customer_id:
         member = _by(session, merchant_id, customer_id=customer.customer_id)
-        guest = _by(session, merchant_id, email=email) if email else None
-        if member is None and guest is not None and guest.customer_id is None:
+        holder = _by(session, merchant_id, email=email) if email else None
+        # Only the account's own email claims a guest: an address typed at checkout could
+        # be anybody's.
+        guest = holder if (holder is not None and holder.customer_id is None
+                           and customer.email_is_account) else None
+        if member is None and guest is not None:
             guest.customer_id = customer.customer_id
             if update_profile:
                 _update_profile(session, guest, email, customer)
@@ -80,17 +84,17 @@ def member_for_customer(session: Session, merchant_id: int, customer: Customer, 
         if member is None:
             _insert_ignoring_conflict(session, {
                 "merchant_id": merchant_id, "customer_id": customer.customer_id,
-                "email": email if guest is None else None, **names,
+                "email": email if holder is None else None, **names,
                 "balance": 0, "pending": 0, "tier_progress": 0,
             })
             member = _by(session, merchant_id, customer_id=customer.customer_id)
             assert member is not None
-        if guest is not None and guest.id != member.id and guest.customer_id is None:
+        if guest is not None and guest.id != member.id:
             merge_guest_into(session, guest, member)
-            guest = None
+            holder = None
         if update_profile:
             _update_profile(session, member, email, customer)
-        elif email and member.email is None and guest is None:
+        elif email and member.email is None and holder is None:
             member.email = email
         return member
     if email is None:

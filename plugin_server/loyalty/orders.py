@@ -113,10 +113,14 @@ def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> 
         row.total = order.total
         row.discount_codes = json.dumps(list(order.discount_codes))
         row.snapshot = json.dumps(order_to_dict(order))
-    # Facts only ever become true, whatever order the deliveries arrive in.
+    # Facts only ever become true, whatever order the deliveries arrive in; a reopenable
+    # order's newest copy says whether it is cancelled now.
     row.paid = row.paid or order.paid
     row.fulfilled = row.fulfilled or order.fulfilled
-    row.cancelled = row.cancelled or order.cancelled
+    if not order.reopenable:
+        row.cancelled = row.cancelled or order.cancelled
+    elif fresh:  # an older copy of a reopenable order says nothing about it now
+        row.cancelled = order.cancelled
     row.test = row.test or order.test
     _record_refunds(session, row, order.refunds)
 
@@ -198,15 +202,49 @@ def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datet
     return total
 
 
+def _order_entries(session: Session, row: OrderRow, source_kind: str) -> tuple[int, int]:
+    """How many ledger entries of this kind the order has, and their points (both columns)."""
+    count, total = session.execute(
+        select(func.count(LedgerEntry.id),
+               func.coalesce(func.sum(LedgerEntry.points + LedgerEntry.pending_points), 0))
+        .where(LedgerEntry.merchant_id == row.merchant_id, LedgerEntry.order_id == row.id,
+               LedgerEntry.source_kind == source_kind)).one()
+    return int(count), int(total)
+
+
+def _numbered(row: OrderRow, count: int) -> str:
+    """The first entry of a kind keeps the order id as its source id; a reopened order's next
+    ones are numbered (length-prefixed: ids may contain ":" themselves)."""
+    if count == 0:
+        return row.platform_order_id
+    return f"{len(row.platform_order_id)}:{row.platform_order_id}:{count}"
+
+
 def _reverse_cancel(session: Session, row: OrderRow, member: Member, now: datetime) -> int:
     left = row.awarded_points - row.reversed_points
     if left <= 0:
         return 0
+    count, _ = _order_entries(session, row, "cancellation")
     _post(session, member, row, -left, kind="cancellation", source_kind="cancellation",
-          source_id=row.platform_order_id,
+          source_id=_numbered(row, count),
           reason=f"order {row.name or row.platform_order_id} cancelled", now=now)
     row.reversed_points += left
     return left
+
+
+def _reinstate(session: Session, row: OrderRow, member: Member, now: datetime) -> int:
+    """A cancelled order reopened (WooCommerce: failed or cancelled back to processing, or
+    restored from the trash): give back what its cancellations took and are still holding."""
+    _, cancelled = _order_entries(session, row, "cancellation")
+    count, reinstated = _order_entries(session, row, "reinstatement")
+    back = min(-cancelled - reinstated, row.reversed_points)
+    if back <= 0:
+        return 0
+    _post(session, member, row, back, kind="adjustment", source_kind="reinstatement",
+          source_id=_numbered(row, count),
+          reason=f"order {row.name or row.platform_order_id} reopened", now=now)
+    row.reversed_points -= back
+    return back
 
 
 def sync_order(session: Session, merchant_id: int, order: Order, *,
@@ -217,6 +255,7 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
     program = program or load_program(session, merchant_id)
     row = lock_order(session, merchant_id, order)
     fresh = row.snapshot == "{}" or order.updated_at >= row.platform_updated_at
+    was_cancelled = row.cancelled
     _merge_order(session, row, order, fresh)
     session.flush()
     previous = session.get(Member, row.member_id) if row.member_id else None
@@ -224,23 +263,26 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
     if member is None:
         row.status_note = "no customer or email to award"
         return OrderOutcome(row.id, None, note=row.status_note)
-    awarded = reversed_points = 0
+    awarded = reversed_points = reinstated = 0
     was_awarded = row.award_snapshot is not None
     if not was_awarded:
         latest = order if fresh else parse_order(json.loads(row.snapshot))
         awarded = _award(session, program, row, _with_facts(latest, row), member, now)
+    elif was_cancelled and not row.cancelled:
+        reinstated = _reinstate(session, row, member, now)
     if row.award_snapshot is not None:
         reversed_points += _reverse_refunds(session, row, member, now)
         if row.cancelled:
             reversed_points += _reverse_cancel(session, row, member, now)
     session.flush()
     # A zero-point award still counts on the amount-spent and orders bases.
-    if reversed_points or (row.award_snapshot is not None and not was_awarded):
+    if reversed_points or reinstated or (row.award_snapshot is not None and not was_awarded):
         reevaluate_member_tier(session, program, member, now, reason="order")
     if previous is not None and previous.id != member.id and was_awarded:
         reevaluate_member_tier(session, program, member, now, reason="order")
         reevaluate_member_tier(session, program, previous, now, reason="order")
-    return OrderOutcome(row.id, member.id, awarded, reversed_points, row.status_note)
+    return OrderOutcome(row.id, member.id, awarded + reinstated, reversed_points,
+                        row.status_note)
 
 
 def sync_refund(session: Session, merchant_id: int, refund: Refund, currency: str, *,

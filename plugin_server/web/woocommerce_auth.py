@@ -5,14 +5,18 @@ is quick and the slow work is a job); the merchant comes back to ``/woocommerce/
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from flask import Blueprint, Response, jsonify, redirect, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from integrations.woocommerce.auth import InvalidCallback, authorize_url, parse_auth_callback
 from integrations.woocommerce.stores import InvalidStoreUrl, normalize_store_url
 from plugin_server.crypto import CredentialsError
+from plugin_server.woocommerce.confirm import confirm_connection
 from plugin_server.woocommerce.connect import (
+    CONNECT_MAX_AGE,
     ConnectRefused,
     accept_keys,
     connection_for,
@@ -20,7 +24,7 @@ from plugin_server.woocommerce.connect import (
 )
 
 from .pages import message_page
-from .session import db_session, runtime
+from .session import db_read_session, db_session, release_read_session, runtime
 
 log = logging.getLogger(__name__)
 woocommerce_auth = Blueprint("woocommerce_auth", __name__)
@@ -29,6 +33,12 @@ APP_NAME = "Loyalty"
 CALLBACK_PATH = "/woocommerce/auth-callback"
 RETURN_PATH = "/woocommerce/return"
 MAX_CALLBACK_BYTES = 16_384
+CONNECT_COOKIE = "loyalty_wc_connect"
+COOKIE_SALT = "loyalty.woocommerce.connect-cookie"
+
+
+def _cookie_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(runtime().settings.SECRET_KEY, salt=COOKIE_SALT)
 
 
 def _app_url(path: str) -> str:
@@ -46,11 +56,17 @@ def connect() -> Response:
         return message_page("This store cannot be connected", f"store_url: {error}", 400,
                             hint="Use the address of the WordPress site, like "
                                  "https://shop.example.com.")
-    store_id, user_id = start_connection(db_session(), store_url, settings.SECRET_KEY)
+    store_id, user_id, nonce = start_connection(db_session(), store_url, settings.SECRET_KEY)
     log.info("woocommerce store %s (%s) starts connecting", store_url, store_id)
-    return redirect(authorize_url(store_url, app_name=APP_NAME, user_id=user_id,
-                                  return_url=_app_url(RETURN_PATH),
-                                  callback_url=_app_url(CALLBACK_PATH)), code=302)
+    response = redirect(authorize_url(store_url, app_name=APP_NAME, user_id=user_id,
+                                      return_url=_app_url(RETURN_PATH),
+                                      callback_url=_app_url(CALLBACK_PATH)), code=302)
+    # The browser that starts the connection is the one shown the widget secret at the end.
+    response.set_cookie(CONNECT_COOKIE, _cookie_serializer().dumps(nonce),
+                        max_age=CONNECT_MAX_AGE, httponly=True,
+                        secure=_app_url("").startswith("https://"), samesite="Lax",
+                        path="/woocommerce")
+    return response
 
 
 @woocommerce_auth.post(CALLBACK_PATH)
@@ -78,6 +94,15 @@ def _callback_refused(status: int, code: str, message: str) -> tuple[Response, i
     return jsonify({"error": code, "message": message}), status
 
 
+def _browser_nonce() -> str | None:
+    try:
+        value = _cookie_serializer().loads(request.cookies.get(CONNECT_COOKIE, ""),
+                                           max_age=CONNECT_MAX_AGE)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
 @woocommerce_auth.get(RETURN_PATH)
 def connected() -> Response:
     """Where the merchant's browser lands after approving (or declining) on their store."""
@@ -87,22 +112,45 @@ def connected() -> Response:
                             "WooCommerce did not grant access to the store.", 400,
                             hint="Start again from the plugin's Connect button and approve.")
     try:
-        merchant = connection_for(db_session(), request.args.get("user_id", ""),
-                                  settings.SECRET_KEY)
+        merchant, nonce = connection_for(db_read_session(), request.args.get("user_id", ""),
+                                         settings.SECRET_KEY)
     except ConnectRefused as error:
         return message_page("This link cannot be used", str(error), 400)
-    if merchant.status != "active":
-        # WooCommerce posts the keys before sending the merchant back; none arrived.
-        return message_page("The store is not connected yet",
-                            "The store approved, but its API keys have not reached this server.",
-                            409, hint="Check that the store can reach this server over https, "
-                                      "then press Connect again.")
-    # The widget secret is not shown here: anyone may start a connection for any store and
-    # land on this page. The operator reads it with `loyalty merchant STORE --json`.
-    return message_page(
+    merchant_id = merchant.id
+    # confirm_connection writes in transactions of its own (and calls the store in between).
+    release_read_session()
+    browser = _browser_nonce()
+    if browser is None or not hmac.compare_digest(browser, nonce):
+        return message_page("This connection was started elsewhere",
+                            "Only the browser that pressed Connect sees the result.", 403,
+                            hint="Press Connect in the plugin's settings (WooCommerce → "
+                                 "Loyalty) from this browser.")
+    result = confirm_connection(runtime(), merchant_id, nonce)
+    if result.state == "another_connection":
+        return message_page("This store is connected already",
+                            f"{result.shop} was connected before; its keys still work, so "
+                            "this new connection was not used.", 409,
+                            hint="The widget secret is in the plugin's settings already. If "
+                                 "it was lost, the server's operator can show it: loyalty "
+                                 "merchant STORE --json.")
+    if result.state == "unreachable":
+        return message_page("The store could not be reached",
+                            f"The keys arrived, but {result.shop} did not answer: "
+                            f"{result.detail}", 503,
+                            hint="Reload this page in a minute.")
+    if result.state != "connected":
+        return message_page("The store is not connected",
+                            "The store approved, but its API keys did not reach this server "
+                            "or the store refused them." + (f" {result.detail}" if result.detail
+                                                            else ""), 409,
+                            hint="Check that the store can reach this server over https, then "
+                                 "press Connect again.")
+    response = message_page(
         "Your store is connected",
-        f"{merchant.shop} now earns points. Paste the store id below and the widget secret "
-        "(ask the server's operator: loyalty merchant STORE --json) into the plugin's "
-        "settings (WooCommerce → Loyalty).", 200,
-        hint="Past orders are being imported; points follow in a few minutes.",
-        details=[("Store id", merchant.store_id)])
+        f"{result.shop} now earns points. Paste the store id and the widget secret below into "
+        "the plugin's settings (WooCommerce → Loyalty) and save.", 200,
+        hint="Past orders are being imported; points follow in a few minutes. Keep the widget "
+             "secret private: it signs your shoppers' identity.",
+        details=[("Store id", result.store_id), ("Widget secret", result.widget_secret or "")])
+    response.delete_cookie(CONNECT_COOKIE, path="/woocommerce")
+    return response

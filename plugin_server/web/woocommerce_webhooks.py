@@ -40,19 +40,40 @@ def _answer(status: int, code: str, message: str) -> tuple[Response, int]:
                     "message": message}), status
 
 
-def event_key(raw: bytes) -> str:
-    """The resource's id and modification time with the body's digest: copies of one state
-    are one delivery, and two changes within the same second (WooCommerce dates have whole
-    seconds) are two."""
-    digest = hashlib.sha256(raw).hexdigest()[:32]
+def _document(raw: bytes) -> dict[str, Any] | None:
     try:
         data: Any = json.loads(raw)
     except ValueError:
-        data = None
-    if isinstance(data, dict) and data.get("id") is not None:
-        modified = data.get("date_modified_gmt") or data.get("date_modified") or ""
-        return f"{str(data['id'])[:40]}@{str(modified)[:25]}:{digest}"
-    return f"sha256:{digest}"
+        return None
+    return data if isinstance(data, dict) and data.get("id") is not None else None
+
+
+def event_key(raw: bytes, delivery_id: str = "") -> str:
+    """The resource's id and modification time with the body's digest: copies of one state
+    are one delivery, and two changes within the same second (WooCommerce dates have whole
+    seconds) are two. A deletion's body is the id alone, the same every time the order is
+    trashed: its delivery id tells them apart (reading the order makes a repeat harmless)."""
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    data = _document(raw)
+    if data is None:
+        return f"sha256:{digest}"
+    if set(data) == {"id"}:
+        return f"{str(data['id'])[:40]}@deleted:{delivery_id[:40]}:{digest}"
+    modified = data.get("date_modified_gmt") or data.get("date_modified") or ""
+    return f"{str(data['id'])[:40]}@{str(modified)[:25]}:{digest}"
+
+
+def _needs_reading(topic: str, raw: bytes) -> str | None:
+    """The order id to read from the store: a deletion, or an order listing refunds (whose
+    lines only the store can tell)."""
+    if not topic.startswith("order."):
+        return None
+    data = _document(raw)
+    if data is None:
+        return None
+    if topic == "order.deleted" or data.get("refunds"):
+        return str(data["id"])[:40]
+    return None
 
 
 @woocommerce_webhooks.post("/webhooks/woocommerce/<store_id>")
@@ -86,9 +107,12 @@ def receive(store_id: str) -> tuple[Response, int]:
     if not active:
         log.info("woocommerce store %s is not active: %s kept for later", shop, delivery.topic)
     headers = {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
+    key = event_key(raw, request.headers.get("X-WC-Webhook-Delivery-ID", ""))
     event = store_delivery_now(runtime().database.engine, merchant_id, "woocommerce",
-                               delivery.topic, event_key(raw), raw, headers)
+                               delivery.topic, key, raw, headers)
     if event is None:
         return _answer(200, "duplicate", "this state of the resource was received before")
     runtime().jobs.enqueue("process_inbox_event", event)
+    if (order_id := _needs_reading(delivery.topic, raw)) is not None and active:
+        runtime().jobs.enqueue("woocommerce_refresh_order", merchant_id, order_id)
     return _answer(200, "stored", "stored; it will be processed shortly")

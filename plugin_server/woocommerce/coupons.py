@@ -9,43 +9,54 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from integrations.base import DiscountRequest, IssuedCode
-from integrations.woocommerce.client import CouponCodeTaken, WooError
-from integrations.woocommerce.coupons import coupon_body
+from integrations.woocommerce.client import CouponCodeTaken, WooClient, WooError
+from integrations.woocommerce.coupons import coupon_body, coupon_redemption_id
 from plugin_server.loyalty.errors import PlatformRefused
 from plugin_server.loyalty.rewards import generate_code
 
-from .jobs import NotConnected, woo_client
+from .store_client import NotConnected, woo_client
 
 if TYPE_CHECKING:
     from plugin_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
-# A code that exists already (the merchant's own coupon, or ours from an answer lost on the
-# way) gets a fresh one; three times taken in a row is not chance.
+# A code that exists already (the merchant's own coupon) gets a fresh one; three times taken
+# in a row is not chance.
 ATTEMPTS = 3
+
+
+def _issued(code: str, coupon: dict[str, object]) -> IssuedCode:
+    # WooCommerce keeps codes in lower case and matches them ignoring case; the shopper sees
+    # ours as made.
+    return IssuedCode(code=code, platform_discount_id=str(coupon.get("id") or "") or None)
+
+
+def _create(client: WooClient, request: DiscountRequest) -> IssuedCode:
+    attempt = request
+    for _ in range(ATTEMPTS):
+        try:
+            return _issued(attempt.code, client.create_coupon(coupon_body(attempt)))
+        except CouponCodeTaken:
+            # Ours already when an earlier answer was lost (the client repeats the POST after
+            # a timeout): a second coupon would give the shopper two.
+            existing = client.coupon_by_code(attempt.code)
+            if existing is not None and \
+                    coupon_redemption_id(existing) == str(request.redemption_id):
+                return _issued(attempt.code, existing)
+            log.info("coupon code of redemption %s is taken; making another",
+                     request.redemption_id)
+            attempt = replace(attempt, code=generate_code())
+    raise PlatformRefused("WooCommerce refused every code offered for this coupon")
 
 
 def woocommerce_code_issuer(runtime: Runtime) -> Callable[[DiscountRequest], IssuedCode]:
     def issue(request: DiscountRequest) -> IssuedCode:
-        attempt = request
         try:
             with woo_client(runtime, request.merchant_id) as client:
-                for _ in range(ATTEMPTS):
-                    try:
-                        coupon = client.create_coupon(coupon_body(attempt))
-                    except CouponCodeTaken:
-                        log.info("coupon code of redemption %s is taken; making another",
-                                 request.redemption_id)
-                        attempt = replace(attempt, code=generate_code())
-                        continue
-                    # WooCommerce keeps codes in lower case and matches them ignoring case;
-                    # the shopper sees ours as made.
-                    return IssuedCode(code=attempt.code,
-                                      platform_discount_id=str(coupon.get("id") or "") or None)
+                return _create(client, request)
         except NotConnected as error:
             raise PlatformRefused(f"the store is not connected: {error}") from error
         except WooError as error:
             raise PlatformRefused(f"WooCommerce could not create the coupon: {error}") from error
-        raise PlatformRefused("WooCommerce refused every code offered for this coupon")
 
     return issue

@@ -2,33 +2,39 @@
 its history; then, because WooCommerce never retries a delivery, poll the orders modified
 since the checkpoint every period and feed them through the same ``sync_order``.
 
-Each job takes ids, opens its own transactions, and is safe to run twice."""
+Each job takes ids, opens its own transactions, and is safe to run twice; two runs of one
+store's reconciliation never overlap (``plugin_server.exclusive``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from integrations.errors import PayloadError
-from integrations.woocommerce.client import WooAuthError, WooClient, WooError
-from integrations.woocommerce.payloads import parse_order
+from integrations.woocommerce.client import WooClient, WooError
 from integrations.woocommerce.webhooks import TOPICS
 from plugin_server.db import unit_of_work
+from plugin_server.exclusive import exclusive
 from plugin_server.loyalty.errors import LoyaltyError
+from plugin_server.loyalty.inbox import store_delivery
 from plugin_server.loyalty.orders import sync_order
 from plugin_server.loyalty.program import get_merchant
 from plugin_server.loyalty.rules import RuleError
-from plugin_server.models import Merchant, utcnow
+from plugin_server.models import InboxEvent, Merchant, utcnow
 
-from .connect import api_keys, mark_disconnected, webhook_secret
+from .connect import webhook_secret
+from .orders import order_from_store, refresh_order
+from .store_client import NotConnected, verified, woo_client
 
 if TYPE_CHECKING:
+    from integrations.base import Order
     from plugin_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,30 +44,6 @@ RECONCILE_EVERY = timedelta(minutes=15)
 RECONCILE_OVERLAP = timedelta(minutes=2)
 PAGE_SIZE = 50
 WEBHOOK_NAME = "Loyalty: {topic}"
-
-
-class NotConnected(RuntimeError):
-    """The store holds no working API keys (never connected, or revoked)."""
-
-
-@contextmanager
-def woo_client(runtime: Runtime, merchant_id: int) -> Iterator[WooClient]:
-    """A client with the store's keys; a 401/403 marks the store disconnected."""
-    with unit_of_work(runtime.database) as session:
-        merchant = get_merchant(session, merchant_id)
-        keys = api_keys(merchant, runtime.settings.ENCRYPTION_KEY)
-        if merchant.status != "active" or keys is None:
-            raise NotConnected(f"{merchant.shop} is not connected")
-        store_url = merchant.shop
-    try:
-        yield WooClient(store_url, keys[0], keys[1])
-    except WooAuthError:
-        with unit_of_work(runtime.database) as session:
-            mark_disconnected(get_merchant(session, merchant_id),
-                              runtime.settings.ENCRYPTION_KEY)
-        log.warning("woocommerce store %s refused its API keys: marked disconnected",
-                    store_url)
-        raise
 
 
 def delivery_url(runtime: Runtime, store_id: str) -> str:
@@ -82,6 +64,7 @@ def ensure_webhooks(runtime: Runtime, merchant_id: int) -> int:
     with woo_client(runtime, merchant_id) as client:
         existing = {hook.get("topic"): hook for hook in client.webhooks()
                     if hook.get("delivery_url") == target}
+        verified(runtime, merchant_id, client.consumer_key)
         for topic in TOPICS:
             hook = existing.get(topic)
             if hook is None:
@@ -95,12 +78,25 @@ def ensure_webhooks(runtime: Runtime, merchant_id: int) -> int:
 
 
 def after_connect(runtime: Runtime, merchant_id: int) -> None:
-    """Subscribe to the store's webhooks, then read its history (the first reconciliation)."""
-    created = ensure_webhooks(runtime, merchant_id)
-    log.info("woocommerce merchant %s: %s webhooks created or repaired", merchant_id, created)
-    report = reconcile(runtime, merchant_id)
+    """Subscribe to the store's webhooks, then read its history (the first reconciliation).
+    A failure is logged, never raised: in eager mode this runs inside the wc-auth callback,
+    and WooCommerce deletes the keys on any answer but 200. The periodic reconciliation
+    tries again."""
+    try:
+        created = ensure_webhooks(runtime, merchant_id)
+        log.info("woocommerce merchant %s: %s webhooks created or repaired", merchant_id,
+                 created)
+        report = reconcile(runtime, merchant_id)
+    except (NotConnected, WooError, ReconcileBusy) as error:
+        log.warning("woocommerce merchant %s: first sync did not finish (%s); the periodic "
+                    "reconciliation will try again", merchant_id, error)
+        return
     log.info("woocommerce merchant %s: history read, %s orders, %s with points changed",
              merchant_id, report.seen, report.healed)
+
+
+class ReconcileBusy(RuntimeError):
+    """Another run is reconciling this store right now."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +112,50 @@ class ReconcileReport:
         return asdict(self)
 
 
+# What ``orders?status=`` lists: every order status, then the trash, which "any" leaves out.
+LISTINGS = ("any", "trash")
+
+
+def _read_page(client: WooClient, since: datetime | None, page: int,
+               status: str) -> tuple[list[tuple[Any, Order | PayloadError]], int]:
+    """A page of orders with their refunds' details, read before any transaction opens."""
+    documents, pages = client.orders_page(since, page, PAGE_SIZE, status=status)
+    read: list[tuple[Any, Order | PayloadError]] = []
+    for data in documents:
+        try:
+            read.append((data, order_from_store(client, data)))
+        except PayloadError as error:
+            read.append((data, error))
+    return read, pages
+
+
+def _keep_failure(session: Session, merchant_id: int, data: Any, reason: str) -> None:
+    """An order the engine cannot take is kept in the inbox as a failed delivery with its
+    reason (``loyalty events --failed``), and the checkpoint moves on: reading it every
+    period would not change it."""
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    key = "reconcile:" + hashlib.sha256(raw).hexdigest()[:40]
+    event = store_delivery(session, merchant_id, "woocommerce", "order.updated", key, raw,
+                           {"X-Loyalty-Source": "reconcile"})
+    if event is not None:
+        row = session.get(InboxEvent, event)
+        row.state, row.reason, row.processed_at = "failed", reason[:500], utcnow()
+
+
 def reconcile(runtime: Runtime, merchant_id: int, now: datetime | None = None,
               progress: Any = None) -> ReconcileReport:
     """Every order modified since the checkpoint (all of them the first time), page by page,
-    through ``sync_order``. A missed delivery is healed here within one period. An order
-    that cannot be read keeps the checkpoint where it was, so it is read again next time."""
-    started = now or utcnow()
+    through ``sync_order``; then the trash. A missed delivery is healed here within one
+    period. An order that cannot be taken is kept as a failed delivery; a store that cannot
+    be read keeps the checkpoint where it was. ReconcileBusy when another run has the store."""
+    with exclusive(runtime.database, f"woocommerce-reconcile:{merchant_id}") as mine:
+        if not mine:
+            raise ReconcileBusy(f"merchant {merchant_id} is being reconciled already")
+        return _reconcile(runtime, merchant_id, now or utcnow(), progress)
+
+
+def _reconcile(runtime: Runtime, merchant_id: int, started: datetime,
+               progress: Any) -> ReconcileReport:
     with unit_of_work(runtime.database) as session:
         merchant = get_merchant(session, merchant_id)
         store = merchant.shop
@@ -129,36 +163,43 @@ def reconcile(runtime: Runtime, merchant_id: int, now: datetime | None = None,
     since = checkpoint - RECONCILE_OVERLAP if checkpoint else None
     repaired = ensure_webhooks(runtime, merchant_id)
     seen = healed = failed = 0
-    page = 1
-    while True:
-        with woo_client(runtime, merchant_id) as client:
-            orders, pages = client.orders_page(since, page, PAGE_SIZE)
-        with unit_of_work(runtime.database) as session:
-            for data in orders:
-                seen += 1
-                try:
-                    with session.begin_nested():
-                        outcome = sync_order(session, merchant_id, parse_order(data))
-                except (PayloadError, LoyaltyError, RuleError) as error:
-                    log.warning("reconcile %s: order %s skipped: %s", store,
-                                data.get("id") if isinstance(data, dict) else "?", error)
-                    failed += 1
-                    continue
-                healed += 1 if (outcome.awarded or outcome.reversed) else 0
-        if progress is not None:
-            progress(page, pages, seen)
-        if page >= pages or not orders:
-            break
-        page += 1
-    if not failed:
-        with unit_of_work(runtime.database) as session:
-            get_merchant(session, merchant_id).sync_checkpoint = started
-    return ReconcileReport(store, seen, healed, failed, repaired,
-                           (started if not failed else checkpoint or started).isoformat())
+    for status in LISTINGS:
+        page = 1
+        while True:
+            with woo_client(runtime, merchant_id) as client:
+                read, pages = _read_page(client, since, page, status)
+            with unit_of_work(runtime.database) as session:
+                for data, order in read:
+                    seen += 1
+                    reason = str(order) if isinstance(order, PayloadError) else None
+                    if reason is None:
+                        assert not isinstance(order, PayloadError)
+                        try:
+                            with session.begin_nested():
+                                outcome = sync_order(session, merchant_id, order)
+                            healed += 1 if (outcome.awarded or outcome.reversed) else 0
+                        except (LoyaltyError, RuleError) as error:
+                            reason = f"{type(error).__name__}: {error}"
+                    if reason is not None:
+                        log.warning("reconcile %s: order %s failed: %s", store,
+                                    data.get("id") if isinstance(data, dict) else "?", reason)
+                        failed += 1
+                        _keep_failure(session, merchant_id, data, reason)
+            if progress is not None:
+                progress(page, pages, seen)
+            if page >= pages or not read:
+                break
+            page += 1
+    with unit_of_work(runtime.database) as session:
+        get_merchant(session, merchant_id).sync_checkpoint = started
+    return ReconcileReport(store, seen, healed, failed, repaired, started.isoformat())
 
 
 def run_reconcile(runtime: Runtime, merchant_id: int) -> dict[str, Any]:
-    return reconcile(runtime, merchant_id).as_dict()
+    try:
+        return reconcile(runtime, merchant_id).as_dict()
+    except ReconcileBusy as error:
+        return {"skipped": str(error)}
 
 
 def woocommerce_sweep(runtime: Runtime, now: datetime) -> None:
@@ -178,5 +219,6 @@ def woocommerce_sweep(runtime: Runtime, now: datetime) -> None:
 WOOCOMMERCE_JOBS = {
     "woocommerce_after_connect": after_connect,
     "woocommerce_reconcile": run_reconcile,
+    "woocommerce_refresh_order": refresh_order,
 }
-WOO_ERRORS = (NotConnected, WooError)
+WOO_ERRORS = (NotConnected, WooError, ReconcileBusy)

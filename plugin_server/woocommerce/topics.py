@@ -1,13 +1,14 @@
 """WooCommerce's webhook topics → the engine. Order topics carry the order as it is now and
-go through ``sync_order`` (the burst path when many wait); a deleted order carries only its
-id, so the copy we hold is cancelled; a new customer becomes (or updates) a member."""
+go through ``sync_order`` (the burst path when many wait). Two things a body cannot be trusted
+with are read from the store instead (``refresh_order``, enqueued by the webhook route): a
+refund's details (the order lists only refund totals, shipping and tax included) and a
+deletion (its body is just the id, and only the body is signed). A new customer becomes (or
+updates) a member."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrations import canonical
@@ -15,32 +16,24 @@ from integrations.base import Order
 from integrations.errors import PayloadError
 from integrations.woocommerce.payloads import parse_customer, parse_order
 from plugin_server.loyalty.inbox import BatchTopicHandler, TopicHandler
-from plugin_server.loyalty.orders import sync_order
-from plugin_server.models import Order as OrderRow
-from plugin_server.models import utcnow
 from plugin_server.topics import customer_changed, order_handler, orders_handler
 
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
 
 
 def _order(body: bytes) -> Order:
-    return parse_order(canonical.decode_json(body))
+    # Refunds come with their lines from refresh_order; a total alone would take points back
+    # for refunded shipping.
+    return replace(parse_order(canonical.decode_json(body)), refunds=())
 
 
 def order_deleted(session: Session, merchant_id: int, body: bytes) -> None:
+    """Checked only: the order is read from the store by ``refresh_order`` (a replayed
+    deletion must not cancel an order that was restored since)."""
     data = canonical.decode_json(body)
     if not isinstance(data, dict) or data.get("id") is None:
         raise PayloadError("order.deleted: body has no order id")
-    order_id = canonical.identifier(data["id"], "order.id")
-    row = session.execute(select(OrderRow).where(
-        OrderRow.merchant_id == merchant_id, OrderRow.platform_order_id == order_id)
-    ).scalar_one_or_none()
-    if row is None or row.snapshot == "{}":
-        return  # never seen, nothing earned: nothing to take back
-    known = canonical.parse_order(json.loads(row.snapshot))
-    # Deleting (trashing) an order takes back whatever it earned, like a cancel.
-    sync_order(session, merchant_id, replace(known, cancelled=True,
-                                             updated_at=max(known.updated_at, utcnow())))
+    canonical.identifier(data["id"], "order.id")
 
 
 def customer_created(session: Session, merchant_id: int, body: bytes) -> None:
