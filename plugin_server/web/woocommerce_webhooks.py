@@ -48,13 +48,14 @@ def _document(raw: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("id") is not None else None
 
 
-def event_key(raw: bytes, delivery_id: str = "") -> str:
+def event_key(raw: bytes, delivery_id: str = "", data: dict[str, Any] | None = None) -> str:
     """The resource's id and modification time with the body's digest: copies of one state
     are one delivery, and two changes within the same second (WooCommerce dates have whole
     seconds) are two. A deletion's body is the id alone, the same every time the order is
-    trashed: its delivery id tells them apart (reading the order makes a repeat harmless)."""
+    trashed: its delivery id tells them apart (reading the order makes a repeat harmless).
+    ``data`` is the body already parsed by ``_document``, when the caller has it."""
     digest = hashlib.sha256(raw).hexdigest()[:32]
-    data = _document(raw)
+    data = _document(raw) if data is None else data
     if data is None:
         return f"sha256:{digest}"
     if set(data) == {"id"}:
@@ -63,13 +64,10 @@ def event_key(raw: bytes, delivery_id: str = "") -> str:
     return f"{str(data['id'])[:40]}@{str(modified)[:25]}:{digest}"
 
 
-def _needs_reading(topic: str, raw: bytes) -> str | None:
+def _needs_reading(topic: str, data: dict[str, Any] | None) -> str | None:
     """The order id to read from the store: a deletion, or an order listing refunds (whose
     lines only the store can tell)."""
-    if not topic.startswith("order."):
-        return None
-    data = _document(raw)
-    if data is None:
+    if data is None or not topic.startswith("order."):
         return None
     if topic == "order.deleted" or data.get("refunds"):
         return str(data["id"])[:40]
@@ -107,12 +105,13 @@ def receive(store_id: str) -> tuple[Response, int]:
     if not active:
         log.info("woocommerce store %s is not active: %s kept for later", shop, delivery.topic)
     headers = {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
-    key = event_key(raw, request.headers.get("X-WC-Webhook-Delivery-ID", ""))
+    data = _document(raw)  # parsed once: the key and the read-back both need it
+    key = event_key(raw, request.headers.get("X-WC-Webhook-Delivery-ID", ""), data)
     event = store_delivery_now(runtime().database.engine, merchant_id, "woocommerce",
                                delivery.topic, key, raw, headers)
     if event is None:
         return _answer(200, "duplicate", "this state of the resource was received before")
     runtime().jobs.enqueue("process_inbox_event", event)
-    if (order_id := _needs_reading(delivery.topic, raw)) is not None and active:
+    if (order_id := _needs_reading(delivery.topic, data)) is not None and active:
         runtime().jobs.enqueue("woocommerce_refresh_order", merchant_id, order_id)
     return _answer(200, "stored", "stored; it will be processed shortly")

@@ -83,16 +83,15 @@ def after_connect(runtime: Runtime, merchant_id: int) -> None:
     and WooCommerce deletes the keys on any answer but 200. The periodic reconciliation
     tries again."""
     try:
-        created = ensure_webhooks(runtime, merchant_id)
-        log.info("woocommerce merchant %s: %s webhooks created or repaired", merchant_id,
-                 created)
+        # reconcile subscribes first (ensure_webhooks), under the store's lock.
         report = reconcile(runtime, merchant_id)
     except (NotConnected, WooError, ReconcileBusy) as error:
         log.warning("woocommerce merchant %s: first sync did not finish (%s); the periodic "
                     "reconciliation will try again", merchant_id, error)
         return
-    log.info("woocommerce merchant %s: history read, %s orders, %s with points changed",
-             merchant_id, report.seen, report.healed)
+    log.info("woocommerce merchant %s: %s webhooks created or repaired; history read, %s "
+             "orders, %s with points changed", merchant_id, report.webhooks_repaired,
+             report.seen, report.healed)
 
 
 class ReconcileBusy(RuntimeError):
