@@ -119,3 +119,39 @@ def verify_identity(data: Any, secret: str, now: float,
                                f"accepted within {window} seconds (reload the page, or check "
                                "the store's clock)")
     return identity
+
+
+def admin_link_signature(secret: str, store_id: str, ts: int) -> str:
+    """The plugin's signature asking for an admin sign-in link: lowercase hex HMAC-SHA256 of
+    ``admin|store_id|ts`` keyed with the widget secret (the "admin" prefix keeps a shopper
+    identity from ever passing for it)."""
+    message = SEPARATOR.join(("admin", store_id, str(ts))).encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def admin_store_id(data: Any) -> str:
+    """The store an admin-link request names (checked for shape, not yet for signature)."""
+    if not isinstance(data, dict):
+        raise IdentityRejected("invalid_request", 'send {"store_id", "ts", "sig"}')
+    return _identifier(data, "store_id")
+
+
+def verify_admin_request(data: Any, secret: str, now: float,
+                         window: int = WINDOW_SECONDS) -> str:
+    """The store id of an admin-link request the widget secret signed within ``window``
+    seconds of ``now``; IdentityRejected otherwise."""
+    store_id = admin_store_id(data)
+    ts, sig = data.get("ts"), data.get("sig")
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise IdentityRejected("invalid_request", "ts must be a whole number of Unix seconds")
+    if not isinstance(sig, str) or len(sig) != SIGNATURE_LENGTH or not HEX_DIGITS.issuperset(sig):
+        raise IdentityRejected("invalid_request",
+                               f"sig must be {SIGNATURE_LENGTH} hexadecimal characters")
+    if not hmac.compare_digest(admin_link_signature(secret, store_id, ts), sig.lower()):
+        raise IdentityRejected("invalid_signature", "the request's signature does not match "
+                               "this store's widget secret")
+    if abs(now - ts) > window:
+        raise IdentityRejected("request_expired", f"the request is stamped {int(now) - ts} "
+                               f"seconds from now; it is accepted within {window} seconds "
+                               "(check the store's clock)")
+    return store_id

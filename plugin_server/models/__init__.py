@@ -1,5 +1,6 @@
 """SQLAlchemy models. Every row belongs to one merchant."""
 
+from .activity import AdminActivity
 from .base import Base, utcnow
 from .inbox import InboxEvent
 from .ledger import IdempotencyRecord, LedgerEntry, Redemption
@@ -9,6 +10,7 @@ from .order import Order, OrderRefund
 from .platform import DataRequest, ImportRun, OAuthNonce
 
 __all__ = [
+    "AdminActivity",
     "Base",
     "DataRequest",
     "EarningRule",
