@@ -17,6 +17,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
+from .cli_admin import ADMIN_COMMANDS
 from .cli_platforms import PLATFORM_COMMANDS
 from .config import ConfigError
 from .db import unit_of_work
@@ -239,7 +240,7 @@ def _push_with_progress(shopify: Any, count: int, simulator: Any, prefix: str) -
 
 
 COMMANDS = [db_group, check_ledger, events, sweep_command, merchants, member, demo, run,
-            *PLATFORM_COMMANDS]
+            *PLATFORM_COMMANDS, *ADMIN_COMMANDS]
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from .admin import admin
+from .admin_auth import admin_auth
 from .errors import register_error_handlers
 from .health import health
 from .home import home
@@ -29,3 +31,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(widget_assets)
     app.register_blueprint(woocommerce_auth)
     app.register_blueprint(woocommerce_webhooks)
+    app.register_blueprint(admin_auth)
+    app.register_blueprint(admin)

@@ -23,8 +23,12 @@ admin = Blueprint("admin", __name__)
 # name → renders the section's fragment for the signed-in merchant.
 ViewRenderer = Callable[[AdminUser], str]
 VIEWS: dict[str, ViewRenderer] = {}
+# The sections, in the navigation's order; only those with a renderer are shown.
 NAV = ("dashboard", "program", "members", "data", "activity", "connection")
-DEFAULT_VIEW = "dashboard"
+
+
+def available_views() -> list[str]:
+    return [name for name in NAV if name in VIEWS]
 
 
 def admin_view(name: str) -> Callable[[ViewRenderer], ViewRenderer]:
@@ -65,11 +69,12 @@ def _view_html(name: str) -> str:
 @admin_required()
 def shell() -> Response:
     user = current_admin()
-    name = request.args.get("view", DEFAULT_VIEW)
-    name = name if name in VIEWS else DEFAULT_VIEW
+    shown = available_views()
+    name = request.args.get("view", "")
+    name = name if name in VIEWS else shown[0]
     settings = runtime().settings
     response = make_response(render_template(
-        "admin/shell.html", t=translator(), user=user, view=name, nav=NAV,
+        "admin/shell.html", t=translator(), user=user, view=name, nav=shown,
         # The fragment comes from our own autoescaped templates.
         content=Markup(_view_html(name)),
         merchant=get_merchant(db_read_session(), user.merchant_id),

@@ -21,7 +21,7 @@ from plugin_server.crypto import CredentialsError
 from plugin_server.demo import find_demo_merchant
 from plugin_server.loyalty.widget_identity import merchant_by_store_id, stored_widget_secret
 
-from .admin_context import end_session, frame_policy, start_session
+from .admin_context import admin_required, end_session, frame_policy, start_session
 from .pages import message_page
 from .session import db_session, runtime
 
@@ -49,7 +49,9 @@ def login() -> Response:
 
 
 @admin_auth.post("/admin/logout")
+@admin_required()
 def logout() -> Response:
+    """A change like any other: a cross-site form cannot sign the merchant out (CSRF)."""
     response = redirect("/", code=303)
     end_session(response)
     return response

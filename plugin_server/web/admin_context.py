@@ -26,11 +26,11 @@ from plugin_server.shopify.settings import shopify_app
 
 from .pages import message_page
 from .session import db_read_session, runtime
+from .shopify_auth import PATCH_ID_TOKEN_PATH
 
 SESSION_COOKIE = "loyalty_admin"
 SESSION_SALT = "loyalty.admin.session"
 SESSION_MAX_AGE = 12 * 3600
-PATCH_ID_TOKEN_PATH = "/shopify/patch-id-token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 SHOPIFY_ADMIN_ORIGIN = "https://admin.shopify.com"
 
