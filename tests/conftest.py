@@ -124,3 +124,7 @@ def seed_merchant(database: Database, shop: str = "test-shop.example") -> int:
 
     with unit_of_work(database) as session:
         return create_merchant(session, "demo", shop, name="Test shop").id
+
+
+# Fixtures shared by the admin's test modules (imported last: they use make_app above).
+from tests.support.admin import admin_app  # noqa: E402, F401

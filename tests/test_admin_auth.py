@@ -4,18 +4,14 @@ changes, frame policies, tenant isolation, and ``loyalty admin-link``."""
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-import jwt
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from flask.testing import FlaskClient
 
 from integrations.woocommerce.identity import admin_link_signature
 from plugin_server.admin.activity import record_activity
@@ -25,56 +21,21 @@ from plugin_server.db import unit_of_work
 from plugin_server.loyalty.widget_identity import widget_secret_for
 from plugin_server.models import Merchant, utcnow
 from tests.conftest import make_app
-
-API_KEY, API_SECRET = "admin-test-key", "admin-test-secret"
-SHOP, OTHER_SHOP = "tea-house.myshopify.com", "coffee-bar.myshopify.com"
-WOO_STORE = "https://shop.example.com"
+from tests.support.admin import (
+    API_KEY,
+    OTHER_SHOP,
+    SHOP,
+    WOO_STORE,
+    csrf_token,
+    merchant_named,
+    session_token,
+    signed_in_client,
+)
 
 
 @pytest.fixture
-def app(tmp_path: Any) -> Iterator[Flask]:
-    app = make_app(f"sqlite:///{tmp_path / 'admin.sqlite3'}", SHOPIFY_API_KEY=API_KEY,
-                   SHOPIFY_API_SECRET=API_SECRET, APP_URL="https://loyalty.test")
-    with unit_of_work(app.extensions["loyalty"].database) as session:
-        now = utcnow()
-        for number, (platform, shop) in enumerate((("shopify", SHOP), ("shopify", OTHER_SHOP),
-                                                   ("woocommerce", WOO_STORE))):
-            session.add(Merchant(platform=platform, shop=shop, name=shop, status="active",
-                                 currency="EUR", store_id=f"store{number}",
-                                 installed_at=now, created_at=now, updated_at=now))
-    yield app
-    app.extensions["loyalty"].database.dispose()
-
-
-def _merchant(app: Flask, shop: str) -> Merchant:
-    with unit_of_work(app.extensions["loyalty"].database) as session:
-        found = session.query(Merchant).filter_by(shop=shop).one()
-        session.expunge(found)
-        return found
-
-
-def session_token(shop: str = SHOP, *, aud: str = API_KEY, secret: str = API_SECRET,
-                  expires_in: int = 60, **claims: Any) -> str:
-    now = int(time.time())
-    body = {"iss": f"https://{shop}/admin", "dest": f"https://{shop}", "aud": aud,
-            "sub": "42", "exp": now + expires_in, "nbf": now - 5, "iat": now - 5,
-            "jti": f"jti-{now}-{expires_in}", "sid": "session", **claims}
-    return jwt.encode(body, secret, algorithm="HS256")
-
-
-def _signed_in(app: Flask, shop: str) -> FlaskClient:
-    client = app.test_client()
-    with unit_of_work(app.extensions["loyalty"].database) as session:
-        token = issue_login_token(session, _merchant(app, shop).id)
-    assert client.get(f"/admin/login?token={token}").status_code == 303
-    return client
-
-
-def _csrf(client: FlaskClient) -> str:
-    page = client.get("/admin").get_data(as_text=True)
-    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
+def app(admin_app: Flask) -> Flask:
+    return admin_app
 
 
 # -- refusals ----------------------------------------------------------------------------------
@@ -148,7 +109,7 @@ def test_session_tokens_need_no_csrf_token(app: Flask) -> None:
 def test_a_login_link_works_once_and_sets_a_safe_cookie(app: Flask) -> None:
     client = app.test_client()
     with unit_of_work(app.extensions["loyalty"].database) as session:
-        token = issue_login_token(session, _merchant(app, WOO_STORE).id)
+        token = issue_login_token(session, merchant_named(app, WOO_STORE).id)
     signed_in = client.get(f"/admin/login?token={token}")
     assert signed_in.status_code == 303 and signed_in.headers["Location"].endswith("/admin")
     cookie = signed_in.headers["Set-Cookie"]
@@ -166,7 +127,7 @@ def test_a_login_link_expires_after_five_minutes(app: Flask) -> None:
     database = app.extensions["loyalty"].database
     issued = utcnow() - timedelta(minutes=6)
     with unit_of_work(database) as session:
-        token = issue_login_token(session, _merchant(app, WOO_STORE).id, now=issued)
+        token = issue_login_token(session, merchant_named(app, WOO_STORE).id, now=issued)
     with unit_of_work(database) as session, pytest.raises(LoginRefused, match="expired"):
         spend_login_token(session, token)
     for bad in ("", "x" * 300, "not-a-token-we-made"):
@@ -174,12 +135,12 @@ def test_a_login_link_expires_after_five_minutes(app: Flask) -> None:
 
 
 def test_changes_without_the_csrf_token_are_refused(app: Flask) -> None:
-    client = _signed_in(app, WOO_STORE)
+    client = signed_in_client(app, WOO_STORE)
     assert client.post("/admin/logout").status_code == 403
     assert client.post("/admin/logout", headers={"X-CSRF-Token": "guess"}).status_code == 403
     assert client.post("/admin/logout", data={"csrf_token": "guess"}).status_code == 403
     assert client.get("/admin").status_code == 200  # still signed in
-    signed_out = client.post("/admin/logout", data={"csrf_token": _csrf(client)})
+    signed_out = client.post("/admin/logout", data={"csrf_token": csrf_token(client)})
     assert signed_out.status_code == 303
     assert client.get("/admin").status_code == 401
 
@@ -187,11 +148,11 @@ def test_changes_without_the_csrf_token_are_refused(app: Flask) -> None:
 def test_each_merchant_sees_only_its_own_activity(app: Flask) -> None:
     database = app.extensions["loyalty"].database
     with unit_of_work(database) as session:
-        record_activity(session, _merchant(app, WOO_STORE).id, "someone", "settings.earning",
+        record_activity(session, merchant_named(app, WOO_STORE).id, "someone", "settings.earning",
                         {"rate": "2"})
-        record_activity(session, _merchant(app, SHOP).id, "someone", "secret.shopify.change",
+        record_activity(session, merchant_named(app, SHOP).id, "someone", "secret.shopify.change",
                         {})
-    page = _signed_in(app, WOO_STORE).get("/admin/view/activity").get_data(as_text=True)
+    page = signed_in_client(app, WOO_STORE).get("/admin/view/activity").get_data(as_text=True)
     assert "settings.earning" in page and "secret.shopify.change" not in page
 
 
@@ -207,7 +168,7 @@ def test_the_demo_sign_in_is_refused_in_production(tmp_path: Any) -> None:
 
 def test_the_plugin_gets_a_link_with_the_widget_secret(app: Flask) -> None:
     database = app.extensions["loyalty"].database
-    merchant = _merchant(app, WOO_STORE)
+    merchant = merchant_named(app, WOO_STORE)
     with unit_of_work(database) as session:
         secret = widget_secret_for(session, session.get(Merchant, merchant.id),
                                    app.extensions["loyalty"].settings.ENCRYPTION_KEY)

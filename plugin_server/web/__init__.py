@@ -6,6 +6,9 @@ from flask import Flask
 
 from .admin import admin
 from .admin_auth import admin_auth
+from .admin_dashboard import admin_dashboard
+from .admin_data import admin_data
+from .admin_members import admin_members
 from .errors import register_error_handlers
 from .health import health
 from .home import home
@@ -33,3 +36,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(woocommerce_webhooks)
     app.register_blueprint(admin_auth)
     app.register_blueprint(admin)
+    app.register_blueprint(admin_dashboard)
+    app.register_blueprint(admin_members)
+    app.register_blueprint(admin_data)
