@@ -94,9 +94,10 @@ RECONCILED_PLATFORMS = ("shopify", "woocommerce")
 
 
 def _page_progress(shop: str) -> Any:
-    """One line a page on stderr: a first reconciliation reads the store's whole history."""
-    def report(page: int, pages: int, seen: int) -> None:
-        click.echo(f"{shop}: page {page}/{max(pages, page)}, {seen} orders read", err=True)
+    """One line a window on stderr: a first reconciliation reads the store's whole history."""
+    def report(listing: str, seen: int, total: int | None) -> None:
+        size = f" of about {total}" if total is not None and listing == "any" else ""
+        click.echo(f"{shop}: {seen}{size} orders read ({listing})", err=True)
 
     return report
 

@@ -140,11 +140,12 @@ class JobQueue:
             self._queue.put((name, args))
 
     def enqueue_after_commit(self, session: Session, name: str, *args: Any) -> None:
-        after_commit(session, lambda: self._enqueue_committed(name, *args))
+        after_commit(session, lambda: self.enqueue_committed(name, *args))
 
-    def _enqueue_committed(self, name: str, *args: Any) -> None:
-        # The transaction has committed: the request succeeded, whatever an eager job does
-        # next (a wc-auth callback answered 500 here makes WooCommerce delete the keys).
+    def enqueue_committed(self, name: str, *args: Any) -> None:
+        """Enqueue once the request's own work has committed: the request succeeded, whatever
+        an eager job does next (a wc-auth callback answered 500 makes WooCommerce delete the
+        keys; a webhook answered 500 because the store is down would be disabled)."""
         try:
             self.enqueue(name, *args)
         except Exception:

@@ -71,52 +71,55 @@ def test_orders_modified_after_a_date_in_id_order(woo: WooClient, store: FakeWoo
     clock.now = START + timedelta(minutes=10)
     store.update_order(ids[0], status="completed")  # modified again: in the set, at its place
 
-    orders, pages = woo.orders_page(START + timedelta(minutes=2), page=1, per_page=2)
+    orders, total = woo.orders_window(START + timedelta(minutes=2), offset=0, limit=2)
     assert [order["id"] for order in orders] == [ids[0], ids[3]]
-    assert pages == 2
-    orders, pages = woo.orders_page(START + timedelta(minutes=2), page=2, per_page=2)
-    assert [order["id"] for order in orders] == [ids[4]]
+    assert total == 3
+    orders, total = woo.orders_window(START + timedelta(minutes=2), offset=1, limit=2)
+    assert [order["id"] for order in orders] == [ids[3], ids[4]]
     method, path, query = store.requests[-1]
     assert (method, path) == ("GET", "/wp-json/wc/v3/orders")
     assert query["modified_after"] == "2026-03-01T12:02:00"
     assert (query["orderby"], query["order"], query["dates_are_gmt"]) == ("id", "asc", "true")
+    assert (query["offset"], query["per_page"]) == ("1", "2")
     assert "oauth_signature" not in query and query["oauth_consumer_key"]
 
 
-def test_an_order_modified_mid_run_shifts_no_other_past_a_page(
+def test_an_order_modified_mid_run_shifts_no_other_past_a_window(
         woo: WooClient, store: FakeWooCommerce, clock: Clock) -> None:
     ids = []
     for minute in range(6):
         clock.now = START + timedelta(minutes=minute)
         ids.append(store.add_order()["id"])
     since = START - timedelta(minutes=1)  # one filter for the whole run
-    seen, pages = woo.orders_page(since, page=1, per_page=2)
-    assert pages == 3
+    seen, total = woo.orders_window(since, offset=0, limit=2)
+    assert total == 6
     clock.now = START + timedelta(minutes=30)
     store.update_order(seen[0]["id"], status="completed")  # first in modification order before
-    for page in (2, 3):
-        seen += woo.orders_page(since, page=page, per_page=2)[0]
-    assert {order["id"] for order in seen} == set(ids)
+    for offset in (2, 4):
+        seen += woo.orders_window(since, offset=offset, limit=2)[0]
+    assert [order["id"] for order in seen] == ids
 
 
 def test_orders_from_the_beginning_and_empty(woo: WooClient, store: FakeWooCommerce) -> None:
-    assert woo.orders_page(None, page=1) == ([], 0)
+    assert woo.orders_window(None, offset=0) == ([], 0)
     store.add_order()
-    orders, pages = woo.orders_page(None, page=1)
-    assert len(orders) == 1 and pages == 1
+    orders, total = woo.orders_window(None, offset=0)
+    assert len(orders) == 1 and total == 1
     assert "modified_after" not in store.requests[-1][2]
+    with pytest.raises(ValueError, match="offset"):
+        woo.orders_window(None, offset=-1)
 
 
 def test_orders_in_the_trash_are_listed_only_when_asked_for(woo: WooClient,
                                                             store: FakeWooCommerce) -> None:
     kept, binned = store.add_order(), store.add_order()
     store.update_order(binned["id"], status="trash")
-    assert [order["id"] for order in woo.orders_page(None, page=1)[0]] == [kept["id"]]
+    assert [order["id"] for order in woo.orders_window(None, offset=0)[0]] == [kept["id"]]
     assert store.requests[-1][2]["status"] == "any"
-    trash, _ = woo.orders_page(None, page=1, status="trash")
+    trash, _ = woo.orders_window(None, offset=0, status="trash")
     assert [order["id"] for order in trash] == [binned["id"]]
     with pytest.raises(ValueError, match="status"):
-        woo.orders_page(None, page=1, status="any&orderby=date")
+        woo.orders_window(None, offset=0, status="any&orderby=date")
 
 
 def test_order_and_refunds(woo: WooClient, store: FakeWooCommerce) -> None:
@@ -135,7 +138,7 @@ def test_order_and_refunds(woo: WooClient, store: FakeWooCommerce) -> None:
 def test_server_errors_are_retried_then_succeed(woo: WooClient, store: FakeWooCommerce,
                                                 sleeps: list[float]) -> None:
     store.fail_next = [500, 503]
-    assert woo.orders_page(None, page=1) == ([], 0)
+    assert woo.orders_window(None, offset=0) == ([], 0)
     assert sleeps == [0.5, 1.0]
 
 
@@ -144,7 +147,7 @@ def test_server_errors_forever(store: FakeWooCommerce, keys: ApiKeys,
     woo = make_client(store, keys, sleeps, retries=2)
     store.fail_next = [502] * 10
     with caplog.at_level(logging.WARNING), pytest.raises(WooError) as caught:
-        woo.orders_page(None, page=1)
+        woo.orders_window(None, offset=0)
     assert caught.value.status == 502 and not isinstance(caught.value, WooAuthError)
     assert len(store.requests) == 3 and len(sleeps) == 2
     assert keys.consumer_secret not in caplog.text + str(caught.value) + repr(woo)
@@ -248,7 +251,7 @@ def test_timeouts(store: FakeWooCommerce, keys: ApiKeys, sleeps: list[float]) ->
     woo = make_client(store, keys, sleeps, timeout=0.1, retries=1)
     store.delay = 0.3
     with pytest.raises(WooError) as caught:
-        woo.orders_page(None, page=1)
+        woo.orders_window(None, offset=0)
     assert caught.value.code == "network_error" and caught.value.status is None
     assert sleeps == [0.5]
     with pytest.raises(ValueError, match="timeout"):

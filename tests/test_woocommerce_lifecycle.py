@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from integrations.woocommerce.client import WooError
 from plugin_server.db import unit_of_work
 from plugin_server.exclusive import exclusive
 from plugin_server.loyalty.audit import ledger_differences
@@ -96,6 +97,41 @@ def test_a_cancelled_order_reopened_gives_the_points_back_and_cancels_again(woo:
     # Each effect is its own ledger entry: two cancellations, one reinstatement.
     assert _entries(woo, "cancellation") == [-18, -18]
     assert _entries(woo, "reinstatement") == [18]
+    _consistent(woo)
+
+
+def _refund_first_line(woo: Woo, order_id: int) -> int:
+    """Refund the order's first line in the store; returns the points that line earned."""
+    first = woo.fake.orders[order_id]["line_items"][0]
+    woo.fake.add_refund(order_id, first["total"], lines=[(first["id"], first["quantity"],
+                                                          first["total"])])
+    return int(float(first["total"]))
+
+
+@pytest.mark.parametrize("refunded_while_cancelled", [False, True])
+def test_a_reopened_order_keeps_what_its_refunds_took(woo: Woo,
+                                                      refunded_while_cancelled: bool) -> None:
+    woo.connect()
+    order = woo.fake.add_order(status="processing", **CUSTOMER)
+    woo.deliver("order.created", order)
+    assert woo.balance() == 18
+    if not refunded_while_cancelled:
+        refunded = _refund_first_line(woo, order["id"])
+        woo.deliver("order.updated", _step(woo, order["id"], 1))
+        assert woo.balance() == 18 - refunded
+    woo.deliver("order.updated", _step(woo, order["id"], 2, status="cancelled"))
+    assert woo.balance() == 0
+    if refunded_while_cancelled:
+        refunded = _refund_first_line(woo, order["id"])
+        woo.deliver("order.updated", _step(woo, order["id"], 3))
+        assert woo.balance() == 0
+    woo.deliver("order.updated", _step(woo, order["id"], 4, status="processing"))
+    assert woo.balance() == 18 - refunded
+    # Cancelled again: what is left goes, and reopening once more gives back only that.
+    woo.deliver("order.updated", _step(woo, order["id"], 5, status="cancelled"))
+    assert woo.balance() == 0
+    woo.deliver("order.updated", _step(woo, order["id"], 6, status="processing"))
+    assert woo.balance() == 18 - refunded
     _consistent(woo)
 
 
@@ -212,6 +248,29 @@ def test_guest_points_are_claimed_by_the_account_email_not_a_billing_email(woo: 
     _consistent(woo)
 
 
+def test_a_registered_customers_billing_email_never_becomes_their_members(woo: Woo) -> None:
+    woo.connect()
+    # Both paths: a single order (sync_order) and a burst (the set-based award path).
+    other = {"customer_id": 9, "billing": {**CUSTOMER["billing"], "email": "typed@example.com"}}
+    woo.deliver("order.created", woo.fake.add_order(status="processing", **other))
+    burst = [woo.fake.add_order(status="processing", customer_id=20 + n,
+                                billing={**CUSTOMER["billing"], "email": f"b{n}@example.com"})
+             for n in range(3)]
+    reconcile(woo.runtime, woo.merchant().id)
+    for customer_id in ("9", "20", "21", "22"):
+        member = _member(woo, customer_id=customer_id)
+        assert member is not None and member.balance == 18 and member.email is None
+    # So a later guest order with that address is the guest's own, not the account's.
+    woo.deliver("order.created", woo.fake.add_order(
+        status="processing", customer_id=0,
+        billing={**CUSTOMER["billing"], "email": "typed@example.com"}))
+    assert woo.balance("9") == 18
+    guest = _member(woo, email="typed@example.com")
+    assert guest is not None and guest.customer_id is None and guest.balance == 18
+    assert len(burst) == 3
+    _consistent(woo)
+
+
 def test_an_order_body_sent_as_a_new_customer_changes_no_member(woo: Woo) -> None:
     woo.connect()
     order = woo.fake.add_order(status="processing", **CUSTOMER)
@@ -319,3 +378,92 @@ def test_production_connects_to_stores_only_at_public_addresses(tmp_path: Path) 
         client = client_for(app.extensions["loyalty"], "https://shop.example.com", "ck", "cs")
         assert client.public_only is public_only
         app.extensions["loyalty"].database.dispose()
+
+
+def test_a_404_that_is_not_woocommerces_leaves_the_order_alone(woo: Woo,
+                                                               httpserver: HTTPServer) -> None:
+    from plugin_server.woocommerce.orders import refresh_order
+
+    woo.connect()
+    order = woo.fake.add_order(status="processing", **CUSTOMER)
+    woo.deliver("order.created", order)
+    httpserver.clear_all_handlers()  # a proxy in front of the store: "no route"
+    httpserver.expect_request(re.compile(".*")).respond_with_json(
+        {"code": "rest_no_route", "message": "No route was found"}, status=404)
+    with pytest.raises(WooError):
+        refresh_order(woo.runtime, woo.merchant().id, str(order["id"]))
+    assert woo.balance() == 18
+
+
+def test_a_store_down_while_a_deletion_is_read_still_acknowledges_it(woo: Woo) -> None:
+    woo.connect()
+    order = woo.fake.add_order(status="processing", **CUSTOMER)
+    woo.deliver("order.created", order)
+    woo.fake.fail_next = [503] * 10  # every retry of the read-back fails
+    answer = woo.deliver("order.deleted", {"id": order["id"]})
+    assert answer.status_code == 200 and answer.json["status"] == "stored"
+    assert woo.balance() == 18  # nothing taken back on a guess
+    woo.fake.fail_next = []
+    _step(woo, order["id"], 1, status="trash")
+    reconcile(woo.runtime, woo.merchant().id)  # the next period heals it
+    assert woo.balance() == 0
+
+
+def test_orders_leaving_the_listing_mid_run_shift_none_past_a_window(
+        woo: Woo, monkeypatch: Any) -> None:
+    from integrations.woocommerce.client import WooClient
+
+    woo.connect()
+    monkeypatch.setattr("plugin_server.woocommerce.jobs.PAGE_SIZE", 3)
+    monkeypatch.setattr("plugin_server.woocommerce.jobs.WINDOW_OVERLAP", 1)
+    ids = [woo.fake.add_order(status="processing", **CUSTOMER)["id"] for _ in range(10)]
+    original = WooClient.orders_window
+    windows: list[list[int]] = []
+
+    def trashing_after_the_first(self: WooClient, *args: Any, **kwargs: Any) -> Any:
+        documents, total = original(self, *args, **kwargs)
+        windows.append([document["id"] for document in documents])
+        if len(windows) == 1:  # two orders of the first window binned: more than the overlap
+            for order_id in ids[:2]:
+                woo.fake.update_order(order_id, status="trash")
+        return documents, total
+
+    monkeypatch.setattr(WooClient, "orders_window", trashing_after_the_first)
+    report = reconcile(woo.runtime, woo.merchant().id)
+    assert report.failed == 0
+    assert woo.balance() == 18 * 8  # every order awarded once; the two binned taken back
+    assert windows[0] == ids[:3]
+    _consistent(woo)
+
+
+def test_an_order_whose_refunds_cannot_be_read_fails_alone(woo: Woo, monkeypatch: Any) -> None:
+    from integrations.woocommerce.client import WooClient
+
+    woo.connect()
+    broken = woo.fake.add_order(status="processing", **CUSTOMER)
+    _refund_first_line(woo, broken["id"])
+    woo.fake.add_order(status="processing", **CUSTOMER)
+    original = WooClient.refunds
+
+    def refunds(self: WooClient, order_id: str) -> Any:
+        if order_id == str(broken["id"]):
+            raise WooError("a plugin broke this order's refunds", status=400, code="bad")
+        return original(self, order_id)
+
+    monkeypatch.setattr(WooClient, "refunds", refunds)
+    report = reconcile(woo.runtime, woo.merchant().id)
+    assert (report.seen, report.failed) == (2, 1) and woo.balance() == 18
+    with unit_of_work(woo.runtime.database) as session:
+        failed = session.query(InboxEvent).filter_by(state="failed").one()
+        assert "refunds cannot be read" in failed.reason
+    # A store that is down stops the run instead: the checkpoint stays where it was.
+    checkpoint = woo.merchant().sync_checkpoint
+
+    def down(self: WooClient, order_id: str) -> Any:
+        raise WooError("the store is down", status=503, code="woo_error")
+
+    monkeypatch.setattr(WooClient, "refunds", down)
+    _step(woo, broken["id"], 9)
+    with pytest.raises(WooError):
+        reconcile(woo.runtime, woo.merchant().id)
+    assert woo.merchant().sync_checkpoint == checkpoint

@@ -244,36 +244,33 @@ class WooClient:
 
     # ---- resources ---------------------------------------------------------------------------
 
-    def orders_page(self, modified_after: datetime | None, page: int, per_page: int = 50, *,
-                    status: str = "any") -> tuple[list[dict[str, Any]], int]:
-        """One page of the orders modified after ``modified_after`` (exclusive; WooCommerce
-        keeps whole seconds), in ascending id order, and the number of pages.
+    def orders_window(self, modified_after: datetime | None, offset: int, limit: int = 50, *,
+                      status: str = "any") -> tuple[list[dict[str, Any]], int | None]:
+        """Up to ``limit`` orders modified after ``modified_after`` (exclusive; WooCommerce
+        keeps whole seconds), in ascending id order, starting ``offset`` orders in, and the
+        listing's size (``X-WP-Total``, None when the store does not say).
 
-        Read every page of one run with the same ``modified_after``. Ids never change, so an
-        order modified during the run keeps its place (it still matches the filter) and new
-        orders come after the others; ordered by modification date, a modified order would
-        move to the end and shift the rest, and one would slip past a page boundary.
+        Read every window of one run with the same ``modified_after``. Ids never change, so an
+        order modified during the run keeps its place and new orders come after the others.
+        An order leaving the listing meanwhile (trashed) still moves the later ones back by
+        one: callers overlap their windows and skip ids they have taken already.
 
         ``status`` is WooCommerce's filter: ``any`` (every status but the trash), ``trash``,
         or statuses separated by commas."""
-        if page < 1 or not 1 <= per_page <= 100:
-            raise ValueError("page starts at 1 and per_page is 1 to 100")
+        if offset < 0 or not 1 <= limit <= 100:
+            raise ValueError("offset is 0 or more and limit is 1 to 100")
         if not _STATUSES.fullmatch(status):
             raise ValueError(f"status must be order statuses separated by commas, got "
                              f"{status[:40]!r}")
-        params: dict[str, Any] = {"orderby": "id", "order": "asc", "page": page,
-                                  "per_page": per_page, "dates_are_gmt": "true",
+        params: dict[str, Any] = {"orderby": "id", "order": "asc", "offset": offset,
+                                  "per_page": limit, "dates_are_gmt": "true",
                                   "status": status}
         if modified_after is not None:
             params["modified_after"] = _gmt(modified_after)
         response = self._request("GET", "orders", params=params)
         orders = self._json_list(response, "GET orders")
-        try:
-            pages = int(response.headers.get("X-WP-TotalPages", ""))
-        except ValueError:
-            # Without the header the store gives no way to know of more pages: stop here.
-            pages = page if orders else 0
-        return orders, max(pages, 0)
+        total = response.headers.get("X-WP-Total", "")
+        return orders, int(total) if total.isdecimal() else None
 
     def order(self, order_id: str) -> dict[str, Any]:
         endpoint = f"orders/{_numeric_id(order_id, 'order_id')}"

@@ -260,7 +260,12 @@ class FakeWooCommerce:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): page, per_page")
         page, per_page = int(raw_page), int(raw_size)
         pages = (len(items) + per_page - 1) // per_page
-        chunk = items[(page - 1) * per_page: page * per_page]
+        raw_offset = query.get("offset")
+        if raw_offset is not None and not raw_offset.isdecimal():
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): offset")
+        # As in WordPress, an offset replaces the page.
+        start = int(raw_offset) if raw_offset is not None else (page - 1) * per_page
+        chunk = items[start: start + per_page]
         headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(pages)}
         return 200, headers, copy.deepcopy(chunk)
 

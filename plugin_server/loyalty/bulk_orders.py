@@ -38,7 +38,8 @@ class _Candidate:
     index: int
     order: Order
     customer_id: str | None
-    email: str | None
+    email: str | None  # the order's contact email, kept on the order row
+    member_email: str | None  # the email that identifies the member, if the order has one
 
 
 def _candidate(index: int, order: Order, program: Program) -> _Candidate | None:
@@ -51,7 +52,10 @@ def _candidate(index: int, order: Order, program: Program) -> _Candidate | None:
         return None
     if order.customer.customer_id is None and email is None:
         return None
-    return _Candidate(index, order, order.customer.customer_id, email)
+    # A registered customer's billing email is not their account's: it identifies nobody.
+    identifying = email if (order.customer.customer_id is None
+                            or order.customer.email_is_account) else None
+    return _Candidate(index, order, order.customer.customer_id, email, identifying)
 
 
 def _keys(order: Order) -> set[str]:
@@ -185,7 +189,7 @@ def _award_run(session: Session, program: Program, run: list[_Candidate],
 def _known_members(session: Session, merchant_id: int,
                    run: list[_Candidate]) -> tuple[dict[str, Member], dict[str, Member]]:
     customer_ids = [c.customer_id for c in run if c.customer_id]
-    emails = [c.email for c in run if c.email]
+    emails = [c.member_email for c in run if c.member_email]
     found = session.execute(
         select(Member).where(Member.merchant_id == merchant_id,
                              or_(Member.customer_id.in_(customer_ids), Member.email.in_(emails)))
@@ -201,14 +205,14 @@ def _member_for(candidate: _Candidate, by_customer: dict[str, Member],
     (a guest to claim, an email owned by another account)."""
     if candidate.customer_id:
         member = by_customer.get(candidate.customer_id)
-        if candidate.email and candidate.email in by_email:
-            owner = by_email[candidate.email]
+        if candidate.member_email and candidate.member_email in by_email:
+            owner = by_email[candidate.member_email]
             if member is None or owner.id != member.id:
                 return False
-        if member is not None and member.email is None and candidate.email:
+        if member is not None and member.email is None and candidate.member_email:
             return False  # sync_order records the email on the member
         return member
-    return by_email.get(candidate.email or "")
+    return by_email.get(candidate.member_email or "")
 
 
 def _insert_new_members(session: Session, merchant_id: int, run: list[_Candidate],
@@ -216,7 +220,7 @@ def _insert_new_members(session: Session, merchant_id: int, run: list[_Candidate
     fresh = [c for c in run if members[c.index] is None]
     if not fresh:
         return
-    rows = [{"merchant_id": merchant_id, "customer_id": c.customer_id, "email": c.email,
+    rows = [{"merchant_id": merchant_id, "customer_id": c.customer_id, "email": c.member_email,
              "first_name": (c.order.customer.first_name or "")[:120],
              "last_name": (c.order.customer.last_name or "")[:120], "balance": 0,
              "pending": 0, "tier_progress": 0, "created_at": now, "updated_at": now}
@@ -227,7 +231,7 @@ def _insert_new_members(session: Session, merchant_id: int, run: list[_Candidate
     by_customer, by_email = _known_members(session, merchant_id, fresh)
     for candidate in fresh:
         found = (by_customer.get(candidate.customer_id) if candidate.customer_id
-                 else by_email.get(candidate.email or ""))
+                 else by_email.get(candidate.member_email or ""))
         assert found is not None
         members[candidate.index] = found
 

@@ -66,6 +66,10 @@ def member_for_customer(session: Session, merchant_id: int, customer: Customer, 
         if not customer.customer_id:
             raise
         email = None
+    if customer.customer_id and not customer.email_is_account:
+        # A registered customer's billing email: it may be anybody's, so it neither claims a
+        # guest nor becomes the member's email (later guest orders with it are not theirs).
+        email = None
     names = {"first_name": (customer.first_name or "")[:120],
              "last_name": (customer.last_name or "")[:120]}
     if customer.customer_id:

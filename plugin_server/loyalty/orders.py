@@ -234,10 +234,18 @@ def _reverse_cancel(session: Session, row: OrderRow, member: Member, now: dateti
 
 def _reinstate(session: Session, row: OrderRow, member: Member, now: datetime) -> int:
     """A cancelled order reopened (WooCommerce: failed or cancelled back to processing, or
-    restored from the trash): give back what its cancellations took and are still holding."""
+    restored from the trash): give back what its cancellations took and are still holding,
+    but never what its refunds take back, including refunds recorded while it was cancelled
+    (their own reversal was then nothing, the cancellation having taken everything)."""
     _, cancelled = _order_entries(session, row, "cancellation")
     count, reinstated = _order_entries(session, row, "reinstatement")
-    back = min(-cancelled - reinstated, row.reversed_points)
+    assert row.award_snapshot is not None
+    snapshot = AwardSnapshot.from_json(row.award_snapshot)
+    refunds = session.execute(
+        select(OrderRefund).where(OrderRefund.order_id == row.id)
+        .execution_options(populate_existing=True)).scalars()
+    kept_by_refunds = points_to_reverse(snapshot, [_as_refund(r) for r in refunds])
+    back = min(-cancelled - reinstated, row.reversed_points - kept_by_refunds)
     if back <= 0:
         return 0
     _post(session, member, row, back, kind="adjustment", source_kind="reinstatement",

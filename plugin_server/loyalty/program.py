@@ -49,8 +49,11 @@ class Program:
         return tier.multiplier if tier else Decimal(1)
 
 
-def get_merchant(session: Session, merchant_id: int) -> Merchant:
-    merchant = session.get(Merchant, merchant_id)
+def get_merchant(session: Session, merchant_id: int, *, lock: bool = False) -> Merchant:
+    """The merchant; with ``lock``, its row stays locked until the transaction ends (for a
+    read-modify-write of its credentials)."""
+    merchant = session.get(Merchant, merchant_id, with_for_update=lock or None,
+                           populate_existing=lock)
     if merchant is None:
         raise NotFound(f"no merchant with id {merchant_id}")
     return merchant

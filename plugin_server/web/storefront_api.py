@@ -225,4 +225,5 @@ def redeem() -> tuple[Response, int]:
     store, shopper = _shopper()
     # No transaction stays open while the platform creates the code.
     release_read_session()
-    return redeem_for_customer(store.merchant_id, store.platform, shopper.customer_id)
+    return redeem_for_customer(store.merchant_id, store.platform, shopper.customer_id,
+                               shopper.email or None)

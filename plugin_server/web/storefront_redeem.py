@@ -19,8 +19,11 @@ MAX_KEY_LENGTH = 200
 REDEEMS_PER_MINUTE = 10
 
 
-def redeem_for_customer(merchant_id: int, platform: str,
-                        customer_id: str) -> tuple[Response, int]:
+def redeem_for_customer(merchant_id: int, platform: str, customer_id: str,
+                        account_email: str | None = None) -> tuple[Response, int]:
+    """``account_email``: the account's own email when the store signed it (WooCommerce's
+    plugin signs the WordPress user's), so the member has one to restrict the code to even
+    if no customer record reached us."""
     if not limiter("redeem", REDEEMS_PER_MINUTE).allow((merchant_id, customer_id)):
         return error_response("rate_limited", f"at most {REDEEMS_PER_MINUTE} redemptions a "
                               "minute; try again shortly", 429)
@@ -43,7 +46,7 @@ def redeem_for_customer(merchant_id: int, platform: str,
     database = runtime().database
     with unit_of_work(database) as session:
         member = member_for_customer(session, merchant_id,
-                                     Customer(customer_id=customer_id, email=None))
+                                     Customer(customer_id=customer_id, email=account_email))
         assert member is not None
         member_id = member.id
     answer = redeem_reward(database, merchant_id, member_id, reward_id, key, issuer)

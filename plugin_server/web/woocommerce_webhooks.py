@@ -113,5 +113,7 @@ def receive(store_id: str) -> tuple[Response, int]:
         return _answer(200, "duplicate", "this state of the resource was received before")
     runtime().jobs.enqueue("process_inbox_event", event)
     if (order_id := _needs_reading(delivery.topic, data)) is not None and active:
-        runtime().jobs.enqueue("woocommerce_refresh_order", merchant_id, order_id)
+        # Reads the store: in eager mode it runs here, and the store being down must not
+        # turn an acknowledged delivery into a 500.
+        runtime().jobs.enqueue_committed("woocommerce_refresh_order", merchant_id, order_id)
     return _answer(200, "stored", "stored; it will be processed shortly")

@@ -90,7 +90,9 @@ def connection_for(session: Session, user_id: str, secret_key: str,
         raise ConnectRefused("user_id is not one this server signed") from error
     merchant_id = data.get("m") if isinstance(data, dict) else None
     nonce = data.get("n") if isinstance(data, dict) else None
-    merchant = session.get(Merchant, merchant_id) if isinstance(merchant_id, int) else None
+    # Locked: the callback reads, then rewrites, the merchant's credentials.
+    merchant = (session.get(Merchant, merchant_id, with_for_update=True, populate_existing=True)
+                if isinstance(merchant_id, int) else None)
     if merchant is None or merchant.platform != "woocommerce" or not isinstance(nonce, str):
         raise ConnectRefused("user_id names no WooCommerce store here")
     return merchant, nonce

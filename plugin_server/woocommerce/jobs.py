@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from integrations.errors import PayloadError
-from integrations.woocommerce.client import WooClient, WooError
+from integrations.woocommerce.client import WooAuthError, WooClient, WooError
 from integrations.woocommerce.webhooks import TOPICS
 from plugin_server.db import unit_of_work
 from plugin_server.exclusive import exclusive
@@ -113,19 +114,65 @@ class ReconcileReport:
 
 # What ``orders?status=`` lists: every order status, then the trash, which "any" leaves out.
 LISTINGS = ("any", "trash")
+# Each window starts this many orders before the end of the last one: orders leaving the
+# listing mid-run move the later ones back, and the overlap finds where the last one ended.
+WINDOW_OVERLAP = 5
+
+Read = tuple[Any, "Order | str"]
 
 
-def _read_page(client: WooClient, since: datetime | None, page: int,
-               status: str) -> tuple[list[tuple[Any, Order | PayloadError]], int]:
-    """A page of orders with their refunds' details, read before any transaction opens."""
-    documents, pages = client.orders_page(since, page, PAGE_SIZE, status=status)
-    read: list[tuple[Any, Order | PayloadError]] = []
+def _one_order_failed(error: WooError) -> bool:
+    """A REST error that concerns one order (its refunds cannot be read), not the store:
+    the order is kept as failed and the run goes on. Refused keys, a firewall, rate limits,
+    a store that is down or unreachable stop the run (the checkpoint stays)."""
+    return (error.status is not None and 400 <= error.status < 500 and error.status != 429
+            and not isinstance(error, WooAuthError) and error.code != "blocked")
+
+
+def _read_orders(client: WooClient, documents: list[Any]) -> list[Read]:
+    """Each order with its refunds' details, or why it cannot be taken; read before any
+    transaction opens."""
+    read: list[Read] = []
     for data in documents:
         try:
             read.append((data, order_from_store(client, data)))
         except PayloadError as error:
-            read.append((data, error))
-    return read, pages
+            read.append((data, str(error)))
+        except WooError as error:
+            if not _one_order_failed(error):
+                raise
+            read.append((data, f"its refunds cannot be read: {error}"))
+    return read
+
+
+def _order_id(data: Any) -> int | None:
+    raw = data.get("id") if isinstance(data, dict) else None
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+
+def _listing(runtime: Runtime, merchant_id: int, since: datetime | None,
+             status: str) -> Iterator[tuple[list[Read], int | None]]:
+    """Every order of one listing exactly once, in windows, with the listing's size.
+
+    Windows overlap by WINDOW_OVERLAP and ids at or below the highest one taken are skipped.
+    A window that holds no id taken already may have jumped past orders (more of them left
+    the listing than the overlap): it steps back until it overlaps, so none is missed."""
+    offset, newest = 0, -1
+    while True:
+        with woo_client(runtime, merchant_id) as client:
+            documents, total = client.orders_window(since, offset, PAGE_SIZE, status=status)
+            ids = [_order_id(data) for data in documents]
+            if offset > 0 and documents and min(i if i is not None else -1 for i in ids) > newest:
+                offset = max(0, offset - PAGE_SIZE)
+                continue
+            fresh = [data for data, order_id in zip(documents, ids, strict=True)
+                     if order_id is None or order_id > newest]
+            read = _read_orders(client, fresh)
+        newest = max([newest, *(i for i in ids if i is not None)])
+        yield read, total
+        if len(documents) < PAGE_SIZE:
+            return
+        offset += len(documents) - WINDOW_OVERLAP
 
 
 def _keep_failure(session: Session, merchant_id: int, data: Any, reason: str) -> None:
@@ -163,16 +210,12 @@ def _reconcile(runtime: Runtime, merchant_id: int, started: datetime,
     repaired = ensure_webhooks(runtime, merchant_id)
     seen = healed = failed = 0
     for status in LISTINGS:
-        page = 1
-        while True:
-            with woo_client(runtime, merchant_id) as client:
-                read, pages = _read_page(client, since, page, status)
+        for read, total in _listing(runtime, merchant_id, since, status):
             with unit_of_work(runtime.database) as session:
                 for data, order in read:
                     seen += 1
-                    reason = str(order) if isinstance(order, PayloadError) else None
-                    if reason is None:
-                        assert not isinstance(order, PayloadError)
+                    reason = order if isinstance(order, str) else None
+                    if not isinstance(order, str):
                         try:
                             with session.begin_nested():
                                 outcome = sync_order(session, merchant_id, order)
@@ -181,14 +224,11 @@ def _reconcile(runtime: Runtime, merchant_id: int, started: datetime,
                             reason = f"{type(error).__name__}: {error}"
                     if reason is not None:
                         log.warning("reconcile %s: order %s failed: %s", store,
-                                    data.get("id") if isinstance(data, dict) else "?", reason)
+                                    _order_id(data), reason)
                         failed += 1
                         _keep_failure(session, merchant_id, data, reason)
             if progress is not None:
-                progress(page, pages, seen)
-            if page >= pages or not read:
-                break
-            page += 1
+                progress(status, seen, total)
     with unit_of_work(runtime.database) as session:
         get_merchant(session, merchant_id).sync_checkpoint = started
     return ReconcileReport(store, seen, healed, failed, repaired, started.isoformat())

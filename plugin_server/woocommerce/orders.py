@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from plugin_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
-ORDER_GONE = 404
+# Only WooCommerce's own answer for an id it has no order for means "deleted for good": a 404
+# from a proxy, a missing route or a plugin that moved the API says nothing about the order.
+ORDER_GONE = (404, "woocommerce_rest_shop_order_invalid_id")
 
 
 def order_from_store(client: WooClient, data: Any) -> Order:
@@ -66,7 +68,7 @@ def refresh_order(runtime: Runtime, merchant_id: int, order_id: str) -> str:
             try:
                 data: Any = client.order(order_id)
             except WooError as error:
-                if error.status != ORDER_GONE:
+                if (error.status, error.code) != ORDER_GONE:
                     raise
                 data = None
             order = None if data is None else order_from_store(client, data)

@@ -34,7 +34,7 @@ def client_for(runtime: Runtime, store_url: str, consumer_key: str,
 def refused(runtime: Runtime, merchant_id: int, consumer_key: str) -> None:
     """The store answered these keys with an authentication error."""
     with unit_of_work(runtime.database) as session:
-        merchant = get_merchant(session, merchant_id)
+        merchant = get_merchant(session, merchant_id, lock=True)
         if mark_disconnected(merchant, runtime.settings.ENCRYPTION_KEY,
                              refused_key=consumer_key):
             log.warning("woocommerce store %s refused its API keys: marked disconnected",
@@ -44,8 +44,8 @@ def refused(runtime: Runtime, merchant_id: int, consumer_key: str) -> None:
 def verified(runtime: Runtime, merchant_id: int, consumer_key: str) -> None:
     """The store answered these keys: a stranger's connection can no longer replace them."""
     with unit_of_work(runtime.database) as session:
-        mark_verified(get_merchant(session, merchant_id), runtime.settings.ENCRYPTION_KEY,
-                      consumer_key)
+        merchant = get_merchant(session, merchant_id, lock=True)
+        mark_verified(merchant, runtime.settings.ENCRYPTION_KEY, consumer_key)
 
 
 @contextmanager
@@ -59,7 +59,8 @@ def woo_client(runtime: Runtime, merchant_id: int) -> Iterator[WooClient]:
             raise NotConnected(f"{merchant.shop} is not connected")
         store_url = merchant.shop
     try:
-        yield client_for(runtime, store_url, keys[0], keys[1])
+        with client_for(runtime, store_url, keys[0], keys[1]) as client:  # closes its pool
+            yield client
     except WooAuthError:
         refused(runtime, merchant_id, keys[0])
         raise
