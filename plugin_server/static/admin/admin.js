@@ -121,9 +121,11 @@
       : form.getAttribute("action");
     var target = document.querySelector((submitter && submitter.getAttribute("data-target"))
       || form.getAttribute("data-target") || "#view") || view;
+    // Read the fields first: a disabled button (the submitter too) is left out of FormData.
+    var body = new FormData(form, submitter || undefined);
     var buttons = form.querySelectorAll("button");
     for (var i = 0; i < buttons.length; i++) buttons[i].disabled = true;
-    request(action, { method: "POST", body: new FormData(form, submitter || undefined) })
+    request(action, { method: "POST", body: body })
       .then(function (response) { return answer(response, target); })
       .catch(function (error) { say(String(error.message || error)); })
       .then(function () { for (var j = 0; j < buttons.length; j++) buttons[j].disabled = false; });
