@@ -6,6 +6,7 @@ from flask import Flask
 
 from .admin import admin
 from .admin_auth import admin_auth
+from .admin_connection import admin_connection
 from .admin_dashboard import admin_dashboard
 from .admin_data import admin_data
 from .admin_members import admin_members
@@ -39,3 +40,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin_dashboard)
     app.register_blueprint(admin_members)
     app.register_blueprint(admin_data)
+    app.register_blueprint(admin_connection)
