@@ -106,6 +106,11 @@ def test_landing_page_shows_the_demo_program(app: Flask, runtime: Runtime,
     assert "Members by tier" in page and "Bronze" in page
     assert "Latest ledger entries" in page and "order #T-" in page
     assert "Storefront, as a shopper sees it" in page and 'href="/store"' in page
+    # One click into the merchant admin (development only: refused in production).
+    assert 'action="/admin/demo-login"' in page
+    client = app.test_client()
+    assert client.post("/admin/demo-login").status_code == 303
+    assert "Demo Tea House" in client.get("/admin").get_data(as_text=True)
 
 
 def test_landing_page_escapes_merchant_text(app: Flask, runtime: Runtime,
