@@ -53,7 +53,12 @@ class ConnectionHealth:
 
     @property
     def can_resync(self) -> bool:
-        return self.platform in RESYNC_JOBS and self.status == "active" and self.connected
+        return can_resync(self.platform, self.status, self.connected)
+
+
+def can_resync(platform: str, status: str, connected: bool) -> bool:
+    """A store can be read again when it is active and the server holds its credentials."""
+    return platform in RESYNC_JOBS and status == "active" and connected
 
 
 def connection_health(session: Session, merchant_id: int,
@@ -90,10 +95,10 @@ def request_resync(session: Session, merchant_id: int, actor: str,
                    enqueue: Callable[[str, int], None]) -> str:
     """Queue the platform's reconciliation once this transaction commits; returns the job's
     name. InvalidState when the store is not connected (nothing to read from)."""
-    health = connection_health(session, merchant_id)
-    if not health.can_resync:
-        raise InvalidState(f"{health.shop} is not connected; connect it again first")
-    job = RESYNC_JOBS[health.platform]
+    merchant = get_merchant(session, merchant_id)  # no delivery counts needed here
+    if not can_resync(merchant.platform, merchant.status, merchant.credentials is not None):
+        raise InvalidState(f"{merchant.shop} is not connected; connect it again first")
+    job = RESYNC_JOBS[merchant.platform]
     record_activity(session, merchant_id, actor, "connection.resync", {"job": job})
     after_commit(session, lambda: enqueue(job, merchant_id))
     return job
