@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from .db import after_commit, unit_of_work
 from .loyalty.inbox import note_crash, process_events, unprocessed
 from .loyalty.orders import release_due_points
+from .loyalty.program import load_program
 from .loyalty.redeem import void_stale_holds
-from .models import Merchant, utcnow
+from .loyalty.tiers import reevaluate_members
+from .models import Member, Merchant, utcnow
 from .shopify.jobs import SHOPIFY_JOBS, shopify_sweep
 from .woocommerce.jobs import WOOCOMMERCE_JOBS, woocommerce_sweep
 
@@ -100,8 +102,32 @@ def sweep(runtime: Runtime, older_than_seconds: int = 30,
     return SweepReport(len(leftovers), released, voided)
 
 
+TIER_BATCH = 1000
+
+
+def reevaluate_tiers(runtime: Runtime, merchant_id: int, now: datetime | None = None) -> int:
+    """Put every member of a merchant in the tier the current ladder gives them, a batch of
+    members per transaction; returns how many members were looked at. Safe to run twice: a
+    member already in the right tier is left alone."""
+    now = now or utcnow()
+    after = 0
+    seen = 0
+    while True:
+        with unit_of_work(runtime.database) as session:
+            program = load_program(session, merchant_id)
+            members = list(session.execute(
+                select(Member).where(Member.merchant_id == merchant_id, Member.id > after)
+                .order_by(Member.id).limit(TIER_BATCH)).scalars())
+            if not members:
+                return seen
+            reevaluate_members(session, program, members, now, reason="tiers changed")
+            after = members[-1].id
+            seen += len(members)
+
+
 JOBS: dict[str, Callable[..., Any]] = {
     "process_inbox_event": process_inbox_event,
+    "reevaluate_tiers": reevaluate_tiers,
     "process_inbox_batch": process_inbox_batch,
     "sweep": sweep,
     **SHOPIFY_JOBS,

@@ -125,7 +125,7 @@ def _merge_order(session: Session, row: OrderRow, order: Order, fresh: bool) -> 
     _record_refunds(session, row, order.refunds)
 
 
-def _as_refund(row: OrderRefund) -> Refund:
+def refund_from_row(row: OrderRefund) -> Refund:
     lines = tuple(RefundLine(line_id, quantity, Decimal(subtotal))
                   for line_id, quantity, subtotal in json.loads(row.lines_json))
     return Refund(refund_id=row.platform_refund_id, order_id=str(row.order_id),
@@ -170,7 +170,7 @@ def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datet
         .order_by(OrderRefund.refunded_at, OrderRefund.id)
         .execution_options(populate_existing=True)  # a reopened refund was updated in SQL
     ).scalars())
-    row.refunded_amount = refunded_share(snapshot, [_as_refund(r) for r in refunds]).base
+    row.refunded_amount = refunded_share(snapshot, [refund_from_row(r) for r in refunds]).base
     # Each new refund reverses what all refunds so far take back, less what was reversed
     # already: the total is the same whatever order the refunds arrive in (L5, L6).
     done = [refund for refund in refunds if refund.applied]
@@ -179,7 +179,7 @@ def _reverse_refunds(session: Session, row: OrderRow, member: Member, now: datet
         if refund.applied:
             continue
         done.append(refund)
-        target = points_to_reverse(snapshot, [_as_refund(r) for r in done])
+        target = points_to_reverse(snapshot, [refund_from_row(r) for r in done])
         delta = target - row.reversed_points
         # Only a refund reopened with better details may give points back, and never once a
         # cancel has taken back the rest.
@@ -244,7 +244,7 @@ def _reinstate(session: Session, row: OrderRow, member: Member, now: datetime) -
     refunds = session.execute(
         select(OrderRefund).where(OrderRefund.order_id == row.id)
         .execution_options(populate_existing=True)).scalars()
-    kept_by_refunds = points_to_reverse(snapshot, [_as_refund(r) for r in refunds])
+    kept_by_refunds = points_to_reverse(snapshot, [refund_from_row(r) for r in refunds])
     back = min(-cancelled - reinstated, row.reversed_points - kept_by_refunds)
     if back <= 0:
         return 0
@@ -275,7 +275,7 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
     was_awarded = row.award_snapshot is not None
     if not was_awarded:
         latest = order if fresh else parse_order(json.loads(row.snapshot))
-        awarded = _award(session, program, row, _with_facts(latest, row), member, now)
+        awarded = _award(session, program, row, with_facts(latest, row), member, now)
     elif was_cancelled and not row.cancelled:
         reinstated = _reinstate(session, row, member, now)
     if row.award_snapshot is not None:
@@ -355,7 +355,7 @@ def _move_order_points(session: Session, row: OrderRow, source: Member, target: 
                    order_id=row.id, reason=reason, now=now)
 
 
-def _with_facts(order: Order, row: OrderRow) -> Order:
+def with_facts(order: Order, row: OrderRow) -> Order:
     """The latest order with the facts accumulated from every delivery so far."""
     return replace(order, paid=row.paid, fulfilled=row.fulfilled, cancelled=row.cancelled,
                    test=row.test)

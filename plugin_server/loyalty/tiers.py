@@ -18,10 +18,11 @@ from .program import Program
 from .rules import TierBasis, TierSpec, evaluate_tier, ordered_tiers, window_start
 
 
-def progress_by_member(session: Session, program: Program, member_ids: Iterable[int],
+def progress_by_member(session: Session, program: Program, member_ids: Iterable[int] | None,
                        now: datetime) -> dict[int, Decimal]:
-    """Each member's standing on the program's tier basis, within its window."""
-    ids = list(member_ids)
+    """Each member's standing on the program's tier basis, within its window. ``None``: every
+    member with an order (members missing from the answer stand at 0)."""
+    ids = None if member_ids is None else list(member_ids)
     query = select(
         Order.member_id,
         func.coalesce(func.sum(Order.awarded_points - Order.reversed_points), 0),
@@ -32,14 +33,14 @@ def progress_by_member(session: Session, program: Program, member_ids: Iterable[
         func.coalesce(func.sum(case((Order.base_amount > Order.refunded_amount, 1), else_=0)), 0),
     ).where(
         Order.merchant_id == program.merchant_id,
-        Order.member_id.in_(ids),
+        Order.member_id.is_not(None) if ids is None else Order.member_id.in_(ids),
         Order.award_snapshot.is_not(None),
         Order.cancelled.is_(False),
     ).group_by(Order.member_id)
     start = window_start(program.tier_window, program.local(now))
     if start is not None:
         query = query.where(Order.placed_at >= start)
-    progress = dict.fromkeys(ids, Decimal(0))
+    progress = dict.fromkeys(ids or (), Decimal(0))
     for member_id, points, amount, orders in session.execute(query):
         if program.tier_basis is TierBasis.POINTS_EARNED:
             progress[member_id] = Decimal(int(points))
@@ -128,6 +129,19 @@ def apply_tiers(session: Session, program: Program, standings: list[tuple[Member
     if changes:
         session.execute(insert(TierChange.__table__), changes)
     grant_entry_rewards(session, upgrades, now)
+
+
+def reevaluate_members(session: Session, program: Program, members: list[Member],
+                       now: datetime, reason: str) -> None:
+    """Every given member into the tier the program gives them now (after the merchant changed
+    the ladder or its basis); the same rules as a member's own re-evaluation."""
+    if not program.tiers:
+        members = [member for member in members if member.tier_id is not None]
+    if not members:
+        return
+    progress = progress_by_member(session, program, [member.id for member in members], now)
+    apply_tiers(session, program, [(member, progress[member.id]) for member in members],
+                now, reason)
 
 
 def grant_entry_rewards(session: Session, upgrades: list[tuple[Member, TierSpec]],

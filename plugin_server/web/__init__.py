@@ -10,6 +10,7 @@ from .admin_connection import admin_connection
 from .admin_dashboard import admin_dashboard
 from .admin_data import admin_data
 from .admin_members import admin_members
+from .admin_program import admin_program
 from .errors import register_error_handlers
 from .health import health
 from .home import home
@@ -39,5 +40,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin)
     app.register_blueprint(admin_dashboard)
     app.register_blueprint(admin_members)
+    app.register_blueprint(admin_program)
     app.register_blueprint(admin_data)
     app.register_blueprint(admin_connection)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, g, make_response, render_template, request
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from plugin_server.admin.activity import recent_activity
 from plugin_server.admin.i18n import Translator, pick_language
@@ -56,6 +56,12 @@ def render_fragment(template: str, **context: Any) -> str:
     merchant = get_merchant(db_read_session(), user.merchant_id)
     return render_template(template, t=translator(), user=user, merchant=merchant,
                            csrf=user.csrf, **context)
+
+
+def not_found_fragment(message_key: str) -> Response:
+    """A 404 for an id this merchant does not have (or another merchant's)."""
+    text = escape(translator()(message_key))
+    return make_response(f'<p class="errors" role="alert">{text}</p>', 404)
 
 
 def _view_html(name: str) -> str:

@@ -10,6 +10,9 @@
  *   form[data-live-action]          on input, POST the form there, answer into data-live-target
  *   [data-confirm]                  ask before submitting
  *   a[data-download]                fetch, then save (the session token cannot ride a link)
+ *   [data-color]                    its colour becomes --preview-color (the CSP allows no
+ *                                   inline style attribute; the CSSOM is fine)
+ *   [data-rows] button[data-move]   move the button's row up or down (the ladder's order)
  */
 (function () {
   "use strict";
@@ -129,6 +132,26 @@
       .then(function (response) { return answer(response, target); })
       .catch(function (error) { say(String(error.message || error)); })
       .then(function () { for (var j = 0; j < buttons.length; j++) buttons[j].disabled = false; });
+  });
+
+  function paint(root) {
+    var painted = (root || document).querySelectorAll("[data-color]");
+    for (var i = 0; i < painted.length; i++) {
+      painted[i].style.setProperty("--preview-color", painted[i].getAttribute("data-color"));
+    }
+  }
+  paint(document);
+  document.addEventListener("admin:swapped", function (event) { paint(event.detail.target); });
+
+  document.addEventListener("click", function (event) {
+    var mover = event.target.closest && event.target.closest("[data-rows] button[data-move]");
+    if (!mover) return;
+    var row = mover.closest("tr");
+    var up = mover.getAttribute("data-move") === "up";
+    var other = up ? row.previousElementSibling : row.nextElementSibling;
+    if (!other) return;
+    row.parentNode.insertBefore(up ? row : other, up ? other : row);
+    mover.focus();
   });
 
   var timers = new WeakMap();
