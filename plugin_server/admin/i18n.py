@@ -58,6 +58,16 @@ class Translator:
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
         return format_decimal(value, format=pattern, locale=self.language)
 
+    @staticmethod
+    def plain(value: Decimal | int | None) -> str:
+        """A number as a form field takes it: no grouping, no exponent, no trailing zeros."""
+        if value is None:
+            return ""
+        if isinstance(value, int):
+            return str(value)
+        text = format(value.normalize(), "f")
+        return text
+
     def money(self, value: int | float | Decimal, currency: str) -> str:
         return format_currency(value, currency, locale=self.language)
 

@@ -26,6 +26,7 @@ from plugin_server.loyalty.widget_settings import (
 from plugin_server.models import ProgramSettings, Reward, Tier
 
 from .activity import record_activity
+from .i18n import Translator
 from .member_admin import FieldError
 from .settings_forms import EARNING_SWITCHES, EarningForm, RewardForm, TierLadder
 
@@ -42,9 +43,7 @@ class ProgramState:
 
 
 def _shown(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value.normalize()) if value == value.to_integral_value() else str(value)
-    return value
+    return Translator.plain(value) if isinstance(value, Decimal) else value
 
 
 def _assign(target: Any, values: dict[str, Any], prefix: str = "") -> Changes:

@@ -95,7 +95,7 @@ def _decimal(form: Form, name: str, low: Decimal, high: Decimal, *,
         raise FieldError(name, "program.error.whole_number", low=low, high=high)
     if value * FixedDecimal.SCALE != (value * FixedDecimal.SCALE).to_integral_value():
         raise FieldError(name, "program.error.decimals")
-    return value.normalize() if value == value.to_integral_value() else value
+    return value
 
 
 def _whole(form: Form, name: str, low: int, high: int) -> int:
