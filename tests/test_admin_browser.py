@@ -1,10 +1,12 @@
 """The merchant admin in a real browser (Debian's chromium): signing in to the demo, finding
-a member and adjusting their points, importing starting balances with a dry run first, with a
-screenshot of each step in the test artifacts folder and no console error anywhere."""
+a member and adjusting their points, importing starting balances with a dry run first,
+previewing then saving a tier change, the widget's live preview, with a screenshot of each
+step in the test artifacts folder and no console error anywhere."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from plugin_server.db import unit_of_work
-from plugin_server.models import AdminActivity, Member
+from plugin_server.models import AdminActivity, Member, Tier
 from tests.support.live_demo import (
     MEMBER_ID,
     LiveDemo,
@@ -85,3 +87,48 @@ def test_a_merchant_imports_balances_after_a_dry_run(admin: Page, live_demo: Liv
     assert _balance(live_demo, "new.member@example.com") == 300
     admin.goto(admin.url.split("/admin")[0] + "/admin?view=activity")
     admin.screenshot(path=artifact("admin-activity.png"), full_page=True)
+
+
+def test_a_merchant_previews_then_changes_a_tier(admin: Page,
+                                                 live_demo: LiveDemo) -> None:  # noqa: F811
+    admin.click("nav.sections a[data-view=program]")
+    silver = admin.locator("#tiers tr[data-tier]", has=admin.locator("input[value=Silver]"))
+    silver.locator("input[name$='-threshold']").fill("150")
+    silver.locator("input[name$='-retention']").fill("120")
+    silver.locator("input[name$='-multiplier']").fill("1.5")
+    # Move Silver up and back down: the ladder keeps the order shown.
+    silver.locator("button[data-move=up]").click()
+    admin.locator("#tiers tr[data-tier]", has=admin.locator("input[value=Silver]")).locator(
+        "button[data-move=down]").click()
+    admin.click("#tiers button[value=preview]")
+    preview = admin.locator("#preview")
+    expect(preview).to_be_visible()
+    expect(preview.locator("svg.chart > title")).to_have_count(1)
+    admin.screenshot(path=artifact("admin-program-preview.png"), full_page=True)
+    with unit_of_work(live_demo.shopify.runtime.database) as session:
+        stored = session.query(Tier).filter_by(merchant_id=live_demo.merchant_id,
+                                               name="Silver").one()
+        assert stored.threshold == 300  # a preview saves nothing
+    admin.click("#tiers button[value=save]")
+    expect(admin.locator("#tiers .notice")).to_be_visible()
+    with unit_of_work(live_demo.shopify.runtime.database) as session:
+        stored = session.query(Tier).filter_by(merchant_id=live_demo.merchant_id,
+                                               name="Silver").one()
+        assert (stored.threshold, stored.multiplier) == (150, Decimal("1.5"))
+        assert session.query(AdminActivity).filter_by(
+            merchant_id=live_demo.merchant_id, action="settings.tiers").count() == 1
+    # The widget's live preview follows the colour and the Japanese texts as they are typed.
+    admin.fill("input[name=color]", "#aa3366")
+    japanese = admin.locator("#widget details", has=admin.locator("summary[lang=ja]"))
+    if japanese.get_attribute("open") is None:
+        japanese.locator("summary").click()
+    admin.fill("input[name=texts-ja-program_name]", "ポイントクラブ")
+    admin.select_option("select[name=preview_language]", "ja")
+    expect(admin.locator("#widget-preview .preview-head")).to_have_text("ポイントクラブ")
+    expect(admin.locator("#widget-preview .widget-preview")).to_have_attribute(
+        "data-color", "#aa3366")
+    colour = admin.locator("#widget-preview .preview-launcher").evaluate(
+        "element => getComputedStyle(element).backgroundColor")
+    assert colour == "rgb(170, 51, 102)"
+    admin.locator("#widget").scroll_into_view_if_needed()
+    admin.screenshot(path=artifact("admin-program-widget.png"), full_page=True)

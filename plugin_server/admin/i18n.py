@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
 
 CATALOGS = Path(__file__).with_name("catalogs")
@@ -74,6 +74,9 @@ class Translator:
     def percent(self, value: float | Decimal, digits: int = 1) -> str:
         pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
         return format_percent(value, format=pattern, locale=self.language)
+
+    def day(self, moment: datetime) -> str:
+        return format_date(moment, format="medium", locale=self.language)
 
     def when(self, moment: datetime) -> str:
         return format_datetime(moment, format="medium", locale=self.language)

@@ -55,9 +55,9 @@ def preview_chart(preview: ProgramPreview, t: Translator) -> Markup:
     return bar_chart(
         "chart-preview", t("program.preview.chart.title"), t("program.preview.chart.desc"),
         [month.month for month in preview.months],
-        [Series(t("program.preview.issued"), "series-1",
+        [Series(t("program.preview.series.now"), "series-1",
                 [month.issued for month in preview.months]),
-         Series(t("program.preview.proposed"), "series-2",
+         Series(t("program.preview.series.proposed"), "series-2",
                 [month.proposed for month in preview.months])], t.number)
 
 
