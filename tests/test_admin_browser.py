@@ -105,6 +105,7 @@ def test_a_merchant_previews_then_changes_a_tier(admin: Page,
     expect(preview).to_be_visible()
     expect(preview.locator("svg.chart > title")).to_have_count(1)
     admin.screenshot(path=artifact("admin-program-preview.png"), full_page=True)
+    admin.locator("#tiers").screenshot(path=artifact("admin-program-tiers.png"))
     with unit_of_work(live_demo.shopify.runtime.database) as session:
         stored = session.query(Tier).filter_by(merchant_id=live_demo.merchant_id,
                                                name="Silver").one()
@@ -130,5 +131,4 @@ def test_a_merchant_previews_then_changes_a_tier(admin: Page,
     colour = admin.locator("#widget-preview .preview-launcher").evaluate(
         "element => getComputedStyle(element).backgroundColor")
     assert colour == "rgb(170, 51, 102)"
-    admin.locator("#widget").scroll_into_view_if_needed()
-    admin.screenshot(path=artifact("admin-program-widget.png"), full_page=True)
+    admin.locator("#widget .widget-editor").screenshot(path=artifact("admin-program-widget.png"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, make_response, request
@@ -42,6 +43,7 @@ from plugin_server.loyalty.widget_settings import (
     validate_widget_settings,
 )
 from plugin_server.models import utcnow
+from storefront_widget import WIDGET_DIR
 
 from .admin import admin_view, not_found_fragment, render_fragment, translator
 from .admin_context import AdminUser, admin_required, current_admin
@@ -61,6 +63,13 @@ def preview_chart(preview: ProgramPreview, t: Translator) -> Markup:
                 [month.proposed for month in preview.months])], t.number)
 
 
+@cache
+def widget_defaults(language: str) -> dict[str, str]:
+    """The widget's own texts in a language (what shoppers see where the merchant set none)."""
+    catalog = json.loads((WIDGET_DIR / "i18n" / f"{language}.json").read_text("utf-8"))
+    return {"launcher": catalog.get("launcher", ""), "explainer": catalog.get("explainer", "")}
+
+
 def _page(session: Session, user: AdminUser, *, section: str = "", form: Any = None,
           errors: dict[str, str] | None = None, notice: str = "",
           preview: ProgramPreview | None = None) -> str:
@@ -68,6 +77,7 @@ def _page(session: Session, user: AdminUser, *, section: str = "", form: Any = N
     return render_fragment(
         "admin/program.html", state=state, section=section, form=form, errors=errors or {},
         notice=notice, preview=preview, languages=LANGUAGES, widget_texts=WIDGET_TEXTS,
+        defaults=widget_defaults("en"),
         chart=preview_chart(preview, translator()) if preview else None)
 
 
@@ -188,4 +198,4 @@ def widget_preview() -> Response:
     state = program_state(db_read_session(), current_admin().merchant_id)
     return make_response(render_fragment(
         "admin/widget_preview.html", widget=shown, problem=problem, language=language,
-        program_name=state.settings.program_name))
+        program_name=state.settings.program_name, defaults=widget_defaults(language)))
