@@ -122,9 +122,11 @@ def _tiers_after(session: Session, program: Program,
     return after, moves, names
 
 
-def _refunds(session: Session, order_ids: list[int]) -> dict[int, list[Refund]]:
+def _refunds(session: Session, merchant_id: int,
+             order_ids: list[int]) -> dict[int, list[Refund]]:
     refunds: dict[int, list[Refund]] = defaultdict(list)
-    rows = session.execute(select(OrderRefund).where(OrderRefund.order_id.in_(order_ids)))
+    rows = session.execute(select(OrderRefund).where(OrderRefund.merchant_id == merchant_id,
+                                                     OrderRefund.order_id.in_(order_ids)))
     for row in rows.scalars():
         refunds[row.order_id].append(refund_from_row(row))
     return refunds
@@ -145,7 +147,7 @@ def preview_program(session: Session, program: Program, now: datetime) -> Progra
         if not rows:
             break
         last_id = rows[-1].id
-        refunds = _refunds(session, [row.id for row in rows])
+        refunds = _refunds(session, program.merchant_id, [row.id for row in rows])
         for row in rows:
             counted += 1
             month = program.local(row.placed_at).strftime("%Y-%m")
