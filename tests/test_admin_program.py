@@ -359,7 +359,7 @@ def test_another_merchants_reward_is_not_found(app: Flask, client: FlaskClient) 
 
 # -- widget --------------------------------------------------------------------------------
 
-WIDGET = {"color": "#AA3366", "position": "left", "launcher": "label",
+WIDGET = {"program_name": "Tea Points", "color": "#AA3366", "position": "left", "launcher": "label",
           "launcher_label": "Points", "texts-ja-program_name": "ポイントクラブ",
           "texts-ja-launcher": "ポイント"}
 
@@ -377,8 +377,10 @@ def test_the_widget_is_saved_and_keeps_per_language_reward_names(
                       "launcher_label": "Points",
                       "texts": {"ja": {"program_name": "ポイントクラブ", "launcher": "ポイント"},
                                 "fr": {"rewards": {"12": "Livraison offerte"}}}}
+    assert settings_of(app)["program_name"] == "Tea Points"
     [entry] = activity(app, "settings.widget")
     assert entry["color"] == [None, "#aa3366"]
+    assert entry["program_name"] == ["Rewards", "Tea Points"]
     # The storefront reads the same settings.
     assert storefront_program(app)["widget"]["color"] == "#aa3366"
 
@@ -388,6 +390,7 @@ def test_the_widget_is_saved_and_keeps_per_language_reward_names(
     ("launcher_label", "x" * 31, "launcher_label"),
     ("texts-ja-explainer", "x" * 301, "texts.ja.explainer"),
     ("sign_in_url", "javascript:alert(1)", "sign_in_url"),
+    ("program_name", "", "program_name"), ("program_name", "x" * 61, "program_name"),
 ])
 def test_invalid_widget_settings_are_refused(app: Flask, client: FlaskClient, field: str,
                                              value: str, shown: str) -> None:
@@ -395,6 +398,7 @@ def test_invalid_widget_settings_are_refused(app: Flask, client: FlaskClient, fi
     assert status == 400
     assert f'data-field="{shown}"' in page
     assert json.loads(settings_of(app)["widget_json"]) == {}
+    assert settings_of(app)["program_name"] == "Rewards"
     assert activity(app) == []
 
 
@@ -411,3 +415,20 @@ def test_the_live_preview_draws_what_was_typed_without_saving(app: Flask,
     assert activity(app) == []
     with unit_of_work(database(app)) as session:
         assert session.scalar(select(func.count()).select_from(AdminActivity)) == 0
+
+
+def test_a_refused_edit_comes_back_in_its_own_rewards_form(app: Flask,
+                                                           client: FlaskClient) -> None:
+    post(client, "/admin/program/rewards", REWARD)
+    post(client, "/admin/program/rewards", {**REWARD, "name": "Free shipping",
+                                            "kind": "free_shipping", "value": ""})
+    first, second = rewards_of(app)
+    status, page = post(client, f"/admin/program/rewards/{first.id}",
+                        {**REWARD, "points_cost": "0"})
+    assert status == 400
+    opened = page.split(f'data-reward="{first.id}"')[1].split("</details>")[0]
+    assert opened.lstrip().startswith("open") and 'data-field="points_cost"' in opened
+    assert 'value="0"' in opened  # what was typed
+    other = page.split(f'data-reward="{second.id}"')[1].split("</details>")[0]
+    assert "field-error" not in other and 'value="300"' not in other
+    assert [reward.points_cost for reward in rewards_of(app)] == [500, 500]

@@ -161,11 +161,12 @@ def save_reward(session: Session, merchant_id: int, reward_id: int | None, form:
     return reward
 
 
-def save_widget(session: Session, merchant_id: int, widget: dict[str, Any],
-                actor: str) -> Changes:
-    """Store the widget's look and texts; the per-language names of rewards and tiers, which
-    this form does not show, are kept as they were."""
+def save_widget(session: Session, merchant_id: int, program_name: str,
+                widget: dict[str, Any], actor: str) -> Changes:
+    """Store the program's name and the widget's look and texts; the per-language names of
+    rewards and tiers, which this form does not show, are kept as they were."""
     settings = ensure_settings(session, get_merchant(session, merchant_id))
+    named = _assign(settings, {"program_name": program_name})
     before = storefront_widget(settings.widget_json)
     for language, kept in before.get("texts", {}).items():
         groups = {key: value for key, value in kept.items()
@@ -182,5 +183,7 @@ def save_widget(session: Session, merchant_id: int, widget: dict[str, Any],
                         if before.get(key) != after.get(key)}
     if changes:
         settings.widget_json = stored
+    changes.update(named)
+    if changes:
         record_activity(session, merchant_id, actor, "settings.widget", changes)
     return changes

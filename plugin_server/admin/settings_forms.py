@@ -26,6 +26,7 @@ MAX_FIXED_VALUE = Decimal(100_000)
 MAX_EXPIRY_DAYS = 3650
 NAME_LIMITS = {"tier": 60, "reward": 120}
 PERKS_LIMIT = 300
+PROGRAM_NAME_LIMIT = 60
 EARNING_SWITCHES = ("include_shipping", "include_taxes", "include_tips", "include_gift_cards",
                     "award_test_orders")
 TIER_FIELDS = ("id", "name", "threshold", "retention", "multiplier", "entry_reward", "perks")
@@ -204,6 +205,11 @@ def parse_ladder(form: Form) -> TierLadder:
     if len(rows) > MAX_TIERS:
         raise FieldError("tiers", "program.error.too_many_tiers", high=MAX_TIERS)
     return TierLadder(basis=basis, window=window, tiers=tuple(rows), removed=tuple(removed))
+
+
+def parse_program_name(form: Form) -> str:
+    """The program's name, shown atop the widget where no language has its own."""
+    return _text(form, "program_name", PROGRAM_NAME_LIMIT)
 
 
 def parse_reward(form: Form) -> RewardForm:

@@ -33,6 +33,7 @@ from plugin_server.admin.program_settings import (
 from plugin_server.admin.settings_forms import (
     parse_earning,
     parse_ladder,
+    parse_program_name,
     parse_reward,
 )
 from plugin_server.loyalty.errors import NotFound
@@ -175,8 +176,8 @@ def widget_from_form(form: Any) -> dict[str, Any]:
 @admin_required()
 def widget() -> Response:
     def change(session: Session, user: AdminUser) -> str:
-        changed = save_widget(session, user.merchant_id, widget_from_form(request.form),
-                              user.actor)
+        changed = save_widget(session, user.merchant_id, parse_program_name(request.form),
+                              widget_from_form(request.form), user.actor)
         return translator()("program.saved" if changed else "program.unchanged")
 
     return _handle("widget", change)
@@ -196,6 +197,9 @@ def widget_preview() -> Response:
     language = request.form.get("preview_language", "en")
     language = language if language in LANGUAGES else "en"
     state = program_state(db_read_session(), current_admin().merchant_id)
+    if not request.form.get("program_name", "").strip():
+        problem = problem or translator()("program.widget.name_required")
     return make_response(render_fragment(
         "admin/widget_preview.html", widget=shown, problem=problem, language=language,
-        program_name=state.settings.program_name, defaults=widget_defaults(language)))
+        program_name=request.form.get("program_name", "").strip()[:60]
+        or state.settings.program_name, defaults=widget_defaults(language)))
