@@ -41,7 +41,6 @@ from tests.support.admin import (
     OTHER_SHOP,
     SHOP,
     csrf_token,
-    merchant_named,
     signed_in_client,
 )
 from tests.support.shopify import serve_fake
