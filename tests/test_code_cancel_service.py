@@ -127,8 +127,10 @@ def test_another_merchant_is_not_found(runtime: Runtime, merchant_id: int) -> No
 
 # -- between the checks and the credit ------------------------------------------------------------
 
-def test_a_double_click_at_the_same_moment_credits_once(runtime: Runtime,
-                                                        merchant_id: int) -> None:
+def test_a_double_click_at_the_same_moment_credits_once(any_runtime: Runtime,
+                                                        any_merchant_id: int) -> None:
+    """On SQLite and PostgreSQL (L1)."""
+    runtime, merchant_id = any_runtime, any_merchant_id
     member_id, redemption_id = _member_with_code(runtime, merchant_id, "demo")
     both_asked = threading.Barrier(2, timeout=10)
 
