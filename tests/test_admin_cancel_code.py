@@ -171,7 +171,13 @@ def test_cancel_disables_the_code_and_returns_the_points_once(
         assert ledger_differences(session) == []  # `loyalty check-ledger` (L4)
         actor, action, detail = session.execute(
             select(AdminActivity.actor, AdminActivity.action, AdminActivity.detail_json)).one()
-    assert action == "redemption.cancel" and actor
+    assert (action, actor) == ("redemption.cancel", "signed-in link")
+    with _db(admin_app) as session:
+        void = session.execute(select(LedgerEntry).where(
+            LedgerEntry.kind == "redemption_void")).scalar_one()
+        assert (void.actor, void.source_kind, void.source_id, void.redemption_id) == (
+            "signed-in link", "redemption_void", str(issued.redemption_id),
+            issued.redemption_id)
     assert json.loads(detail) == {"member": issued.member_id, "redemption": issued.redemption_id,
                                   "code": issued.code, "points": COST}
 
