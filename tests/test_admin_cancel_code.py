@@ -232,7 +232,13 @@ def test_a_code_the_shop_reports_used_is_refused(admin_app: Flask, client: Flask
     assert answer.status_code == 409
     assert re.search(r'data-problem>Code \S+ was not cancelled: the store reports it was used',
                      html)
-    assert _state(admin_app, issued) == BEFORE
+    assert _state(admin_app, issued)[:3] == BEFORE[:3]
+    assert not fake.code_applies(issued.code)
+    with _db(admin_app) as session:
+        action, detail = session.execute(
+            select(AdminActivity.action, AdminActivity.detail_json)).one()
+    assert action == "redemption.cancel_refused"  # the store's code was deactivated
+    assert json.loads(detail)["usage_count"] == 1
 
 
 def test_a_code_on_a_stored_order_is_refused_without_asking_the_shop(

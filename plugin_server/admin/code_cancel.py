@@ -129,7 +129,13 @@ def cancel_reward_code(database: Database, merchant_id: int, redemption_id: int,
         log.warning("cancelling redemption %s: %s", redemption_id, error)
         raise CancelFailed(str(error), member_id) from error
     if disabled.used:
-        # The code is disabled now, but it had been used: the points were spent.
+        # The code is disabled in the store now, but it had been used: the points were
+        # spent. The store changed, so the log says so.
+        with unit_of_work(database) as session:
+            record_activity(session, merchant_id, actor, "redemption.cancel_refused",
+                            {"member": member_id, "redemption": redemption_id, "code": code,
+                             "usage_count": disabled.usage_count,
+                             "used_by": ", ".join(disabled.used_by)})
         raise CancelRefused(f"the store reports code {code} used {disabled.usage_count} "
                             "time(s)", member_id, "members.cancel.used", code=code)
     try:
