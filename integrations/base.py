@@ -123,3 +123,29 @@ class DiscountRequest:
 class IssuedCode:
     code: str
     platform_discount_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeToDisable:
+    """What a platform adapter needs to disable one code this app created for a redemption.
+    ``platform_discount_id`` is what the platform answered at creation, when it did."""
+
+    merchant_id: int
+    redemption_id: int
+    code: str
+    platform_discount_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DisabledCode:
+    """A code the platform has disabled (it no longer applies at checkout), with the use the
+    platform had recorded for it by then."""
+
+    code: str
+    platform_discount_id: str | None
+    usage_count: int
+    used_by: tuple[str, ...] = ()
+
+    @property
+    def used(self) -> bool:
+        return self.usage_count > 0 or bool(self.used_by)

@@ -9,14 +9,14 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from integrations.demo.discounts import issue_demo_code
+from integrations.demo.discounts import disable_demo_code, issue_demo_code
 
 from .config import load_settings
 from .db import Database
 from .runtime import Runtime
-from .shopify.discounts import shopify_code_issuer
+from .shopify.discounts import shopify_code_disabler, shopify_code_issuer
 from .topics import build_batch_handlers, build_handlers
-from .woocommerce.coupons import woocommerce_code_issuer
+from .woocommerce.coupons import woocommerce_code_disabler, woocommerce_code_issuer
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 
@@ -35,9 +35,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         handlers=build_handlers(),
         batch_handlers=build_batch_handlers(),
         code_issuers={"demo": issue_demo_code},
+        code_disablers={"demo": disable_demo_code},
     )
     runtime.code_issuers["shopify"] = shopify_code_issuer(runtime)
     runtime.code_issuers["woocommerce"] = woocommerce_code_issuer(runtime)
+    runtime.code_disablers["shopify"] = shopify_code_disabler(runtime)
+    runtime.code_disablers["woocommerce"] = woocommerce_code_disabler(runtime)
     app.extensions["loyalty"] = runtime
     logging.basicConfig(level=logging.INFO if settings.LOYALTY_ENV != "test" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

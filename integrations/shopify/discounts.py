@@ -1,7 +1,8 @@
 """Rewards as real Shopify discount codes: single use, for one customer only (DESIGN §7).
 
 Field names follow the Admin GraphQL API 2026-01: ``context`` (which replaced the deprecated
-``customerSelection``), ``customerGets``, ``minimumRequirement``, ``destination``.
+``customerSelection``), ``customerGets``, ``minimumRequirement``, ``destination``; a code is
+disabled with ``discountCodeDeactivate`` and found by its text with ``codeDiscountNodeByCode``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from integrations.base import DiscountRequest, IssuedCode
+from integrations.base import CodeToDisable, DisabledCode, DiscountRequest, IssuedCode
 from integrations.currencies import EXPONENTS
 from integrations.shopify.admin import AdminClient
 
 _CUSTOMER_GID = "gid://shopify/Customer/"
 _NUMERIC_ID = re.compile(r"[0-9]+")
+_DISCOUNT_GID = re.compile(r"gid://shopify/DiscountCodeNode/[0-9]+")
 
 _BASIC_MUTATION = """
 mutation discountCodeBasicCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
@@ -39,11 +41,36 @@ mutation discountCodeFreeShippingCreate(
 """.strip()
 
 
+# Both kinds of code this app creates carry ``asyncUsageCount``; Shopify updates it
+# asynchronously, so it can lag a checkout by a few seconds.
+_DEACTIVATE_MUTATION = """
+mutation discountCodeDeactivate($id: ID!) {
+  discountCodeDeactivate(id: $id) {
+    codeDiscountNode {
+      id
+      codeDiscount {
+        ... on DiscountCodeBasic { status asyncUsageCount }
+        ... on DiscountCodeFreeShipping { status asyncUsageCount }
+      }
+    }
+    userErrors { field code message }
+  }
+}
+""".strip()
+
+_BY_CODE_QUERY = """
+query codeDiscountNodeByCode($code: String!) {
+  codeDiscountNodeByCode(code: $code) { id }
+}
+""".strip()
+
+
 class DiscountRefused(Exception):
     """Shopify (or this adapter, before asking) will not create the code.
 
     ``code`` is ``"taken"`` when the code already exists in the shop (possibly ours, from a
-    call that timed out after Shopify created it), else ``"refused"``.
+    call that timed out after Shopify created it), ``"missing"`` when the shop has no such
+    code to disable, else ``"refused"``.
     """
 
     def __init__(self, message: str, code: str = "refused") -> None:
@@ -146,3 +173,52 @@ def create_discount_code(client: AdminClient, request: DiscountRequest) -> Issue
     if not isinstance(gid, str) or not gid:
         raise DiscountRefused("Shopify reported no error but returned no discount id")
     return IssuedCode(code=request.code, platform_discount_id=gid)
+
+
+def find_discount_id(client: AdminClient, code: str) -> str | None:
+    """The id of the shop's code discount with this code (Shopify ignores case), or None."""
+    if not code:
+        raise DiscountRefused("the discount code is empty")
+    data = client.execute(_BY_CODE_QUERY, {"code": code})
+    node = data.get("codeDiscountNodeByCode")
+    gid = node.get("id") if isinstance(node, dict) else None
+    return gid if isinstance(gid, str) and gid else None
+
+
+def _usage_count(node: object) -> int:
+    discount = node.get("codeDiscount") if isinstance(node, dict) else None
+    count = discount.get("asyncUsageCount") if isinstance(discount, dict) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        # Without the count nobody can say the code was unused: never guess "unused".
+        raise DiscountRefused("Shopify did not report how often the code was used")
+    return count
+
+
+def deactivate_discount_code(client: AdminClient, discount_id: str, code: str) -> DisabledCode:
+    """Deactivate the code discount ``discount_id`` (it stops applying at checkout at once)
+    and report its usage count as Shopify returns it with the deactivated discount."""
+    if not _DISCOUNT_GID.fullmatch(discount_id):
+        raise DiscountRefused(f"not a Shopify code discount id: {discount_id[:80]!r}")
+    data = client.execute(_DEACTIVATE_MUTATION, {"id": discount_id})
+    payload = data.get("discountCodeDeactivate")
+    if not isinstance(payload, dict):
+        raise DiscountRefused("Shopify's answer has no discountCodeDeactivate")
+    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+    if errors:
+        message = "; ".join(str(e.get("message") or e.get("code")) for e in errors)
+        raise DiscountRefused(message[:500])
+    node = payload.get("codeDiscountNode")
+    return DisabledCode(code=code, platform_discount_id=discount_id,
+                        usage_count=_usage_count(node))
+
+
+def disable_discount_code(client: AdminClient, target: CodeToDisable) -> DisabledCode:
+    """Deactivate the code created for a redemption, by the id Shopify gave at creation or,
+    when that answer was lost (a retried creation finds the code taken), by the code itself.
+    AdminError subclasses pass through untouched."""
+    discount_id = target.platform_discount_id
+    if not discount_id or not _DISCOUNT_GID.fullmatch(discount_id):
+        discount_id = find_discount_id(client, target.code)
+    if discount_id is None:
+        raise DiscountRefused(f"the shop has no discount code {target.code}", "missing")
+    return deactivate_discount_code(client, discount_id, target.code)

@@ -97,12 +97,34 @@ class FakeShopify:
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     base_url: str = ""
     refuse_discounts: str = ""
+    fail_next: list[int] = field(default_factory=list)  # Admin API statuses to answer first
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_shop(self, domain: str, **details: str) -> FakeShop:
         shop = FakeShop(domain, **details)
         self.shops[domain] = shop
         return shop
+
+    def _discount(self, code: str) -> dict[str, Any] | None:
+        wanted = code.casefold()  # Shopify matches codes ignoring case
+        return next((d for d in self.discounts
+                     if str(d["fields"].get("code", "")).casefold() == wanted), None)
+
+    def code_applies(self, code: str) -> bool:
+        """Whether checkout would take the code now: it exists, is active, has uses left."""
+        with self._lock:
+            found = self._discount(code)
+            return found is not None and found["status"] == "ACTIVE" and \
+                found["usage"] < (found["fields"].get("usageLimit") or 1_000_000)
+
+    def use_code(self, code: str) -> None:
+        """A shopper checks out with the code (as an order with it would)."""
+        if not self.code_applies(code):
+            raise ValueError(f"checkout refuses {code}: unknown, deactivated or used up")
+        with self._lock:
+            found = self._discount(code)
+            assert found is not None
+            found["usage"] += 1
 
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                body: bytes) -> tuple[int, dict[str, Any] | str]:
@@ -115,6 +137,8 @@ class FakeShopify:
                 token_shop = self.access_tokens.get(headers.get("X-Shopify-Access-Token", ""))
                 if token_shop is None or token_shop != shop:
                     return 401, {"errors": "[API] Invalid API key or access token"}
+                if self.fail_next:
+                    return self.fail_next.pop(0), {"errors": "Internal error"}
                 return self._graphql(shop, json.loads(body or b"{}"))
             if path.startswith("/bulk/") and method == "GET":
                 rows = self.bulk_results.get(path.removeprefix("/bulk/"), [])
@@ -177,9 +201,16 @@ class FakeShopify:
                            "message": "Code must be unique. Please try a different code."}]
             if errors:
                 return {name: {"codeDiscountNode": None, "userErrors": errors}}
-            self.discounts.append({"shop": shop, "mutation": name, "fields": fields})
-            node = {"id": f"gid://shopify/DiscountCodeNode/{len(self.discounts)}"}
-            return {name: {"codeDiscountNode": node, "userErrors": []}}
+            gid = f"gid://shopify/DiscountCodeNode/{len(self.discounts) + 1}"
+            self.discounts.append({"shop": shop, "mutation": name, "fields": fields,
+                                   "id": gid, "status": "ACTIVE", "usage": 0})
+            return {name: {"codeDiscountNode": {"id": gid}, "userErrors": []}}
+        if "discountCodeDeactivate" in query:
+            return {"discountCodeDeactivate": self._deactivate(shop, str(variables.get("id")))}
+        if "codeDiscountNodeByCode" in query:
+            found = self._discount(str(variables.get("code", "")))
+            node = {"id": found["id"]} if found and found["shop"] == shop else None
+            return {"codeDiscountNodeByCode": node}
         if "webhookSubscriptionCreate" in query:
             if variables.get("topic") not in WEBHOOK_TOPICS.values():
                 return {"webhookSubscriptionCreate": {
@@ -212,6 +243,17 @@ class FakeShopify:
                              "ianaTimezone": details.timezone, "email": details.email,
                              "myshopifyDomain": details.domain}}
         return {}
+
+    def _deactivate(self, shop: str, gid: str) -> dict[str, Any]:
+        found = next((d for d in self.discounts if d["id"] == gid and d["shop"] == shop), None)
+        if found is None:
+            return {"codeDiscountNode": None, "userErrors": [
+                {"field": ["id"], "code": "INVALID", "message": "Discount does not exist"}]}
+        # Deactivating ends the discount now: Shopify then reports it as expired.
+        found["status"] = "EXPIRED"
+        found["fields"]["endsAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"codeDiscountNode": {"id": gid, "codeDiscount": {
+            "status": "EXPIRED", "asyncUsageCount": found["usage"]}}, "userErrors": []}
 
     def _bulk_rows(self) -> list[dict[str, Any]]:
         """The orders as a bulk JSONL result: each line item its own row after its order."""

@@ -38,6 +38,8 @@ WEBHOOKS_PER_PAGE = 100
 _NUMERIC_ID = re.compile(r"[0-9]{1,19}")
 _STATUSES = re.compile(r"[a-z0-9_-]{1,40}(?:,[a-z0-9_-]{1,40}){0,19}")
 COUPON_TAKEN = "woocommerce_rest_coupon_code_already_exists"
+# DELETE without force on something already in the trash answers 410 with this code.
+ALREADY_TRASHED = "woocommerce_rest_already_trashed"
 # Error codes WordPress and WooCommerce answer when the keys are wrong or lack a permission
 # (WC_REST_Authentication, the controllers' permission checks, WordPress core's REST checks).
 # A 403 with any other body came from something in front of the store (a WAF, the host).
@@ -328,6 +330,21 @@ class WooClient:
         # The filter is WooCommerce's; matching again guards against a store that ignores it.
         return next((coupon for coupon in self._json_list(response, "GET coupons")
                      if str(coupon.get("code", "")).lower() == wanted), None)
+
+
+    def coupon(self, coupon_id: str | int) -> dict[str, Any]:
+        """One coupon by id, in the trash or not."""
+        endpoint = f"coupons/{_numeric_id(coupon_id, 'coupon_id')}"
+        return self._json_object(self._request("GET", endpoint), f"GET {endpoint}")
+
+    def trash_coupon(self, coupon_id: str | int) -> dict[str, Any]:
+        """Move a coupon to the trash (``force=false``): it stops applying at checkout at once
+        and stays restorable in wp-admin. The answer is the coupon, ``usage_count`` and
+        ``used_by`` included. A coupon in the trash already answers WooError ALREADY_TRASHED
+        (so a repeat after a lost answer is safe to retry)."""
+        endpoint = f"coupons/{_numeric_id(coupon_id, 'coupon_id')}"
+        response = self._request("DELETE", endpoint, params={"force": "false"})
+        return self._json_object(response, f"DELETE {endpoint}")
 
 
 def _keys_refused(status: int, body: Any) -> bool:

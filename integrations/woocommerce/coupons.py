@@ -3,7 +3,10 @@
 WooCommerce ties a coupon to a shopper through ``email_restrictions`` (checked against the
 billing email at checkout); it has no customer-id restriction. Each coupon carries the id of
 the redemption it was made for in its meta data, so a coupon found by its code (after a call
-that timed out, or a code clash) can be told apart from one the merchant made."""
+that timed out, or a code clash) can be told apart from one the merchant made.
+
+A coupon is disabled by moving it to the trash: WooCommerce only applies published coupons,
+and the answer to the trashing carries the coupon's ``usage_count`` and ``used_by``."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..base import DiscountRequest
+from ..base import CodeToDisable, DisabledCode, DiscountRequest
 from ..currencies import EXPONENTS
+from .client import ALREADY_TRASHED, WooClient, WooError
 
 MAX_CODE_LENGTH = 100
 # A leading underscore keeps the meta entry out of the coupon's custom fields in wp-admin.
@@ -98,3 +102,46 @@ def coupon_redemption_id(coupon: Mapping[str, Any]) -> str | None:
                 return None
             return str(value).strip() or None
     return None
+
+
+def disabled_code(coupon: Mapping[str, Any], code: str) -> DisabledCode:
+    """What a coupon document says of its use; WooError when it does not say (a coupon whose
+    use is unknown must never count as unused)."""
+    count = coupon.get("usage_count")
+    if isinstance(count, str) and count.isdecimal():
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise WooError("the store did not report how often the coupon was used",
+                       code="unexpected_json")
+    users = coupon.get("used_by")
+    used_by = tuple(str(user) for user in users if str(user)) if isinstance(users, list) else ()
+    coupon_id = coupon.get("id")
+    return DisabledCode(code=code, platform_discount_id=str(coupon_id) if coupon_id else None,
+                        usage_count=count, used_by=used_by)
+
+
+def _coupon_id(client: WooClient, target: CodeToDisable) -> str:
+    known = (target.platform_discount_id or "").strip()
+    if known.isdecimal():
+        return known
+    # The creation's answer was lost: the coupon is found by its code, and must be ours.
+    found = client.coupon_by_code(target.code)
+    if found is None or coupon_redemption_id(found) != str(target.redemption_id) \
+            or not str(found.get("id") or "").isdecimal():
+        raise WooError(f"the store has no coupon {target.code} made for this redemption",
+                       code="coupon_not_found")
+    return str(found["id"])
+
+
+def disable_coupon(client: WooClient, target: CodeToDisable) -> DisabledCode:
+    """Trash the coupon made for a redemption and report its use. A coupon in the trash
+    already (an earlier attempt whose answer was lost, or the merchant) is read instead:
+    it no longer applies either way."""
+    coupon_id = _coupon_id(client, target)
+    try:
+        coupon = client.trash_coupon(coupon_id)
+    except WooError as error:
+        if error.code != ALREADY_TRASHED:
+            raise
+        coupon = client.coupon(coupon_id)
+    return disabled_code(coupon, target.code)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .auth import ApiKeys
+from .simulator_coupons import CouponDesk
 from .simulator_documents import (  # noqa: F401 (re-exported: callers import them from here)
     CENTS,
     WC_VERSION,
@@ -39,7 +40,7 @@ from .simulator_documents import (  # noqa: F401 (re-exported: callers import th
 from .webhooks import webhook_signature
 
 API_PREFIX = "/wp-json/wc/v3/"
-_ITEM = re.compile(r"(orders|webhooks)/([0-9]+)(/refunds)?")
+_ITEM = re.compile(r"(orders|webhooks|coupons)/([0-9]+)(/refunds)?")
 _SORT_KEYS = {"date": "date_created_gmt", "modified": "date_modified_gmt", "id": "id"}
 _HIDDEN_QUERY = {"consumer_secret", "oauth_signature"}
 
@@ -53,7 +54,7 @@ def _error(status: int, code: str, message: str) -> Answer:
 
 
 @dataclass
-class FakeWooCommerce:
+class FakeWooCommerce(CouponDesk):
     """One store. Thread-safe; ``requests`` records every call (credentials left out)."""
 
     base_url: str = "http://store.test"
@@ -62,6 +63,7 @@ class FakeWooCommerce:
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     order_refunds: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     coupons: list[dict[str, Any]] = field(default_factory=list)
+    trashed_coupons: set[int] = field(default_factory=set)
     webhooks: dict[int, dict[str, Any]] = field(default_factory=dict)
     webhook_secrets: dict[int, str] = field(default_factory=dict)
     keys: dict[str, ApiKeys] = field(default_factory=dict)
@@ -241,6 +243,8 @@ class FakeWooCommerce:
         if route == "coupons" and method == "GET":
             return self._list_coupons(query)
         match = _ITEM.fullmatch(route)
+        if match and match.group(1) == "coupons" and not match.group(3):
+            return self._coupon_item(method, int(match.group(2)), query)
         if match and match.group(1) == "orders" and method == "GET":
             order = self.orders.get(int(match.group(2)))
             if order is None:
@@ -322,32 +326,6 @@ class FakeWooCommerce:
         hook["resource"], _, hook["event"] = str(hook["topic"]).partition(".")
         hook["date_modified"] = hook["date_modified_gmt"] = self._stamp()
         return 200, {}, copy.deepcopy(hook)
-
-    def _create_coupon(self, document: dict[str, Any]) -> Answer:
-        code = str(document.get("code") or "").strip().lower()  # WooCommerce keeps codes lowercase
-        if not code:
-            return _error(400, "woocommerce_rest_empty_coupon_code",
-                          "The coupon code cannot be empty.")
-        if any(coupon["code"] == code for coupon in self.coupons):
-            return _error(400, "woocommerce_rest_coupon_code_already_exists",
-                          "The coupon code already exists")
-        stamp = self._stamp()
-        coupon = {"discount_type": "fixed_cart", "amount": "0", "individual_use": False,
-                  "usage_limit": None, "usage_limit_per_user": None, "free_shipping": False,
-                  "email_restrictions": [], "minimum_amount": "0.00", "description": "",
-                  "date_expires_gmt": None, **document,
-                  "id": self._new_id(), "code": code, "usage_count": 0, "used_by": [],
-                  "date_created": stamp, "date_created_gmt": stamp,
-                  "date_modified": stamp, "date_modified_gmt": stamp}
-        self.coupons.append(coupon)
-        return 201, {}, copy.deepcopy(coupon)
-
-    def _list_coupons(self, query: Mapping[str, str]) -> Answer:
-        coupons = sorted(self.coupons, key=lambda coupon: coupon["id"])
-        if query.get("code"):
-            wanted = query["code"].strip().lower()
-            coupons = [coupon for coupon in coupons if coupon["code"] == wanted]
-        return self._page(coupons, query)
 
     # ---- mounting ----------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The admin's members section: finding members, a member's full picture, manual point
-adjustments. Every query is scoped to one merchant; an id of
-another merchant is NotFound, exactly like an id that does not exist."""
+adjustments (cancelling a reward code is ``code_cancel``). Every query is scoped to one
+merchant; an id of another merchant is NotFound, exactly like an id that does not exist."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from plugin_server.loyalty.tiers import reevaluate_member_tier
 from plugin_server.models import (
     LedgerEntry,
     Member,
+    Order,
     Redemption,
     Tier,
     TierChange,
@@ -76,6 +78,9 @@ class MemberDetail:
     tier_history: list[dict[str, Any]] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
     redemptions: list[Redemption] = field(default_factory=list)
+    # Redemptions whose code may be cancelled: issued, not expired, on no order of the
+    # member's we stored. A hint for the page; the cancel service checks again.
+    cancellable: frozenset[int] = frozenset()
 
 
 def tier_names(session: Session, merchant_id: int) -> dict[int, str]:
@@ -117,7 +122,31 @@ def list_members(session: Session, merchant_id: int, *, search: str = "",
     return MemberPage(rows, page, pages, total)
 
 
-def member_detail(session: Session, merchant_id: int, member_id: int) -> MemberDetail:
+def _codes_on_orders(session: Session, merchant_id: int, member_id: int) -> set[str]:
+    rows = session.execute(
+        select(Order.discount_codes).where(Order.merchant_id == merchant_id,
+                                           Order.member_id == member_id,
+                                           Order.discount_codes != "[]")).scalars()
+    codes: set[str] = set()
+    for text in rows:
+        try:
+            codes.update(str(code).casefold() for code in json.loads(text) or [])
+        except ValueError:
+            continue
+    return codes
+
+
+def _cancellable(session: Session, member: Member, redemptions: list[Redemption],
+                 now: datetime) -> frozenset[int]:
+    used = _codes_on_orders(session, member.merchant_id, member.id)
+    return frozenset(
+        r.id for r in redemptions
+        if r.state == "issued" and r.code and r.code.casefold() not in used
+        and (r.expires_at is None or r.expires_at > now))
+
+
+def member_detail(session: Session, merchant_id: int, member_id: int,
+                  now: datetime | None = None) -> MemberDetail:
     """The member with tier history, ledger and redemptions (newest first); NotFound for a
     member of another merchant."""
     member = get_member(session, merchant_id, member_id)
@@ -138,7 +167,8 @@ def member_detail(session: Session, merchant_id: int, member_id: int) -> MemberD
                                  Redemption.member_id == member.id)
         .order_by(Redemption.id.desc()).limit(REDEMPTION_LIMIT)).scalars())
     return MemberDetail(member, names.get(member.tier_id) if member.tier_id else None,
-                        history, ledger, redemptions)
+                        history, ledger, redemptions,
+                        _cancellable(session, member, redemptions, now or utcnow()))
 
 
 def parse_adjustment(points_text: str | None, reason_text: str | None) -> Adjustment:

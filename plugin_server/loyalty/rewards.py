@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integrations.base import DiscountRequest, IssuedCode
+from integrations.base import CodeToDisable, DisabledCode, DiscountRequest, IssuedCode
 from plugin_server.models import Member, Redemption, Reward, utcnow
 
 from .errors import (
@@ -34,6 +34,9 @@ def generate_code(prefix: str = "LOY") -> str:
 
 # A platform adapter call that creates the code, or raises PlatformRefused.
 CodeIssuer = Callable[[DiscountRequest], IssuedCode]
+# A platform adapter call that disables an issued code (it no longer applies at checkout) and
+# reports its use, or raises PlatformRefused.
+CodeDisabler = Callable[[CodeToDisable], DisabledCode]
 
 
 def get_reward(session: Session, merchant_id: int, reward_id: int) -> Reward:

@@ -1,4 +1,5 @@
-"""Rewards on Shopify: the redemption's code created through the Admin API."""
+"""Rewards on Shopify: the redemption's code created, and deactivated when the merchant
+cancels it, through the Admin API."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from integrations.base import DiscountRequest, IssuedCode
+from integrations.base import CodeToDisable, DisabledCode, DiscountRequest, IssuedCode
 from integrations.shopify.admin import AdminError
-from integrations.shopify.discounts import DiscountRefused, create_discount_code
+from integrations.shopify.discounts import (
+    DiscountRefused,
+    create_discount_code,
+    disable_discount_code,
+)
 from plugin_server.loyalty.errors import PlatformRefused
 
 from .tokens import NotConnected, admin_client
@@ -39,3 +44,18 @@ def shopify_code_issuer(runtime: Runtime) -> Callable[[DiscountRequest], IssuedC
                                   f"{error}") from error
 
     return issue
+
+
+def shopify_code_disabler(runtime: Runtime) -> Callable[[CodeToDisable], DisabledCode]:
+    def disable(target: CodeToDisable) -> DisabledCode:
+        try:
+            with admin_client(runtime, target.merchant_id) as client:
+                return disable_discount_code(client, target)
+        except NotConnected as error:
+            raise PlatformRefused(f"the store is not connected: {error}") from error
+        except DiscountRefused as error:
+            raise PlatformRefused(f"Shopify refused to deactivate the code: {error}") from error
+        except AdminError as error:
+            raise PlatformRefused(f"Shopify could not deactivate the code: {error}") from error
+
+    return disable

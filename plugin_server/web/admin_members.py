@@ -1,9 +1,7 @@
 """The merchant admin's members section: ``GET /admin/view/members`` (the list, or one
-member with ``?member=<id>``) and ``POST /admin/members/<id>/adjust``. Handlers parse, call
-one service of plugin_server.admin.member_admin, and map its errors to status codes.
-
-Cancelling a reward code waits until the platform adapters can disable the code itself:
-giving the points back while the code still works would pay twice."""
+member with ``?member=<id>``), ``POST /admin/members/<id>/adjust`` and
+``POST /admin/redemptions/<id>/cancel``. Handlers parse, call one service of
+plugin_server.admin (member_admin, code_cancel), and map its errors to status codes."""
 
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ from flask import Blueprint, Response, abort, make_response, request
 from markupsafe import escape
 from sqlalchemy.orm import Session
 
+from plugin_server.admin.code_cancel import CancelFailed, CancelRefused, cancel_reward_code
 from plugin_server.admin.member_admin import (
     FieldError,
     MemberPage,
@@ -27,7 +26,7 @@ from plugin_server.loyalty.errors import NotFound
 
 from .admin import admin_view, render_fragment, translator
 from .admin_context import AdminUser, admin_required, current_admin
-from .session import db_read_session, db_session
+from .session import db_read_session, db_session, release_read_session, runtime
 
 admin_members = Blueprint("admin_members", __name__)
 
@@ -54,11 +53,11 @@ def _not_found(message_key: str) -> Response:
 
 
 def _member_page(session: Session, user: AdminUser, member_id: int, *,
-                 errors: dict[str, str] | None = None, notice: str = "",
+                 errors: dict[str, str] | None = None, notice: str = "", problem: str = "",
                  form: dict[str, str] | None = None) -> str:
     detail = member_detail(session, user.merchant_id, member_id)
     return render_fragment("admin/member.html", detail=detail, errors=errors or {},
-                           notice=notice, form=form or {})
+                           notice=notice, problem=problem, form=form or {})
 
 
 @admin_view("members")
@@ -105,3 +104,33 @@ def adjust(member_id: int) -> Response:
         return make_response(page, 400)
     notice = translator()("members.adjusted", points=entry.points)
     return make_response(_member_page(session, user, member_id, notice=notice))
+
+
+@admin_members.post("/admin/redemptions/<int:redemption_id>/cancel")
+@admin_required()
+def cancel_code(redemption_id: int) -> Response:
+    user = current_admin()
+    t = translator()
+    disabler = runtime().code_disablers.get(user.platform)
+    if disabler is None:
+        text = escape(t("members.cancel.unavailable"))
+        return make_response(f'<p class="errors" role="alert">{text}</p>', 503)
+    # The store is asked with no transaction open: signing in left a read one.
+    release_read_session()
+    try:
+        cancelled = cancel_reward_code(runtime().database, user.merchant_id, redemption_id,
+                                       user.actor, disabler)
+    except NotFound:
+        return _not_found("members.redemption_not_found")
+    except CancelRefused as error:
+        page = _member_page(db_read_session(), user, error.member_id,
+                            problem=t(error.key, **error.values))
+        return make_response(page, 409)
+    except CancelFailed as error:
+        page = _member_page(db_read_session(), user, error.member_id,
+                            problem=t("members.cancel.failed", detail=str(error)))
+        return make_response(page, 502)
+    notice = t("members.cancel.cancelled", code=cancelled.code,
+               points=t.number(cancelled.points))
+    return make_response(_member_page(db_read_session(), user, cancelled.member_id,
+                                      notice=notice))

@@ -1,5 +1,6 @@
 """Rewards on WooCommerce: the redemption's code created as a single-use coupon through the
-REST API (``POST /coupons``), restricted to the member's email."""
+REST API (``POST /coupons``), restricted to the member's email; moved to the trash when the
+merchant cancels it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from integrations.base import DiscountRequest, IssuedCode
+from integrations.base import CodeToDisable, DisabledCode, DiscountRequest, IssuedCode
 from integrations.woocommerce.client import CouponCodeTaken, WooClient, WooError
-from integrations.woocommerce.coupons import coupon_body, coupon_redemption_id
+from integrations.woocommerce.coupons import coupon_body, coupon_redemption_id, disable_coupon
 from plugin_server.loyalty.errors import PlatformRefused
 from plugin_server.loyalty.rewards import generate_code
 
@@ -60,3 +61,16 @@ def woocommerce_code_issuer(runtime: Runtime) -> Callable[[DiscountRequest], Iss
             raise PlatformRefused(f"WooCommerce could not create the coupon: {error}") from error
 
     return issue
+
+
+def woocommerce_code_disabler(runtime: Runtime) -> Callable[[CodeToDisable], DisabledCode]:
+    def disable(target: CodeToDisable) -> DisabledCode:
+        try:
+            with woo_client(runtime, target.merchant_id) as client:
+                return disable_coupon(client, target)
+        except NotConnected as error:
+            raise PlatformRefused(f"the store is not connected: {error}") from error
+        except WooError as error:
+            raise PlatformRefused(f"WooCommerce could not disable the coupon: {error}") from error
+
+    return disable
