@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from integrations.base import Order
 from plugin_server.admin.program_preview import (
@@ -114,15 +114,16 @@ def preview_of(app: Flask, merchant_id: int, *, earning: dict[str, str] | None =
         program = proposed_program(session, merchant_id,
                                    parse_earning(earning) if earning else None,
                                    parse_ladder(ladder) if ladder else None)
-        found = preview_program(session, program, utcnow())
+        found = preview_program(session, program, utcnow(), tiers_changed=ladder is not None)
         session.rollback()
         return found
 
 
-def recomputed(app: Flask, merchant_id: int) -> ProgramPreview:
+def recomputed(app: Flask, merchant_id: int, *, tiers: bool = False) -> ProgramPreview:
     """The same figures for the saved program, as it is after saving."""
     with unit_of_work(database(app)) as session:
-        return preview_program(session, load_program(session, merchant_id), utcnow())
+        return preview_program(session, load_program(session, merchant_id), utcnow(),
+                               tiers_changed=tiers)
 
 
 def snapshot_of_everything(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
@@ -189,9 +190,12 @@ def test_a_tier_preview_equals_the_moves_the_reevaluation_makes(app: Flask) -> N
         tiers_before = Counter(session.execute(
             select(Member.tier_id).where(Member.merchant_id == merchant_id)).scalars())
         changes_before = len(session.execute(select(TierChange)).all())
+        welcomes_before = len(session.execute(select(LedgerEntry).where(
+            LedgerEntry.source_kind == "tier_reward")).all())
     assert tiers_before[silver_id] >= 1  # someone is in Silver today
     ladder = {"tier_basis": "points_earned", "tier_window": "rolling_12_months",
-              "tiers-0-id": "", "tiers-0-name": "Bronze", "tiers-0-threshold": "100",
+              "tiers-0-id": "", "tiers-0-name": "Bronze", "tiers-0-threshold": "10",
+              "tiers-0-entry_reward": "25",
               "tiers-1-id": str(silver_id), "tiers-1-name": "Silver", "tiers-1-threshold": "700",
               "tiers-1-multiplier": "1.25",
               "tiers-2-id": "", "tiers-2-name": "Gold", "tiers-2-threshold": "1500",
@@ -218,12 +222,18 @@ def test_a_tier_preview_equals_the_moves_the_reevaluation_makes(app: Flask) -> N
                         for change in made)
         after = Counter(names.get(tier_id) for tier_id in session.execute(
             select(Member.tier_id).where(Member.merchant_id == merchant_id)).scalars())
+        welcomes = session.execute(select(LedgerEntry.points).where(
+            LedgerEntry.source_kind == "tier_reward")).scalars().all()[welcomes_before:]
     assert moves == Counter({(move.from_tier, move.to_tier): move.members
                              for move in preview.moves})
     assert after == Counter({name: count for name, count in preview.members_after if count})
-    # Recomputed under the saved ladder: the same points, and nobody left to move.
-    again = recomputed(app, merchant_id)
-    assert again.proposed == preview.proposed and again.moves == ()
+    # The welcome points the preview announced are exactly those the job paid.
+    assert preview.entry_rewards > 0 and sum(welcomes) == preview.entry_rewards
+    assert preview.proposed == preview.issued + preview.entry_rewards
+    # Recomputed under the saved ladder: nobody left to move, nothing more to pay.
+    again = recomputed(app, merchant_id, tiers=True)
+    assert again.moves == () and again.entry_rewards == 0
+    assert again.issued == preview.issued == again.proposed
     assert again.members_after == preview.members_after
 
 
@@ -258,18 +268,47 @@ def test_a_preview_of_removing_every_tier_moves_members_out(app: Flask) -> None:
     assert preview.moves == (TierMove("Silver", None, preview.members_moving, upward=False),)
 
 
-def test_proposed_points_use_each_members_tier_after_the_change(app: Flask) -> None:
-    """One member, one order of 100.00 at 1 point per unit; the new ladder puts them in Gold
-    (multiplier 2), so the order would hold 200 points; shipping is not counted."""
+def test_an_earning_preview_of_the_saved_rules_changes_nothing(app: Flask) -> None:
+    merchant_id = seed(app)
+    with unit_of_work(database(app)) as session:
+        session.execute(update(Tier).values(multiplier=Decimal(2)))  # multipliers in play
+    feed(app, SHOP, [replace(order("LATE", line("1", "77.70"), who=customer("c-ann",
+                                                                              "ann@example.com")),
+                             created_at=utcnow(), updated_at=utcnow())], utcnow())
+    same = preview_of(app, merchant_id, earning={"points_per_unit": "1", "rounding": "down",
+                                                 "award_on": "payment", "pending_days": "0"})
+    assert same.proposed == same.issued and same.moves == ()
+
+
+def test_earning_previews_keep_the_multiplier_each_order_was_awarded_with(app: Flask) -> None:
+    """One order of 100.00 awarded in Gold (multiplier 2): 200 points. Doubling the rate
+    previews 400, whatever tier the member is in today."""
     merchant_id = merchant_named(app, SHOP).id
     with unit_of_work(database(app)) as session:
         session.add(ProgramSettings(merchant_id=merchant_id))
+        gold = Tier(merchant_id=merchant_id, name="Gold", threshold=Decimal(0),
+                    multiplier=Decimal(2))
+        session.add(gold)
+        session.flush()
+        session.add(Member(merchant_id=merchant_id, customer_id="c1",
+                           email="shopper@example.com", tier_id=gold.id))
     placed = utcnow() - timedelta(days=10)
     feed(app, SHOP, [replace(order("X1", line("1", "100.00"), shipping=Decimal(5)),
                              created_at=placed, updated_at=placed)], utcnow())
+    with unit_of_work(database(app)) as session:
+        session.execute(update(Tier).values(multiplier=Decimal(1)))
+    preview = preview_of(app, merchant_id, earning={**EARNING, "include_shipping": ""})
+    assert (preview.issued, preview.proposed) == (200, 400)
+    assert preview.moves == () and not preview.tiers_changed
+
+
+def test_a_ladder_preview_counts_each_welcome_once(app: Flask) -> None:
+    """A new Bronze tier with 100 welcome points: every member who climbs into it is paid
+    once; a member already paid for a tier is not paid again."""
+    merchant_id = seed(app, tiers=False)
     preview = preview_of(app, merchant_id, ladder={
         "tier_basis": "points_earned", "tier_window": "lifetime",
-        "tiers-0-name": "Gold", "tiers-0-threshold": "50", "tiers-0-multiplier": "2"})
-    assert (preview.issued, preview.proposed) == (100, 200)
-    assert preview.moves == (TierMove(None, "Gold", 1, upward=True),)
-    assert preview.members_after == (("Gold", 1), (None, 0))
+        "tiers-0-name": "Bronze", "tiers-0-threshold": "1", "tiers-0-entry_reward": "100"})
+    climbing = sum(move.members for move in preview.moves if move.upward)
+    assert climbing == 4 and preview.entry_rewards == 400
+    assert preview.moves == (TierMove(None, "Bronze", 4, upward=True),)

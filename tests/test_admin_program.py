@@ -432,3 +432,95 @@ def test_a_refused_edit_comes_back_in_its_own_rewards_form(app: Flask,
     other = page.split(f'data-reward="{second.id}"')[1].split("</details>")[0]
     assert "field-error" not in other and 'value="300"' not in other
     assert [reward.points_cost for reward in rewards_of(app)] == [500, 500]
+
+
+# -- found by review: odd input, renames onto removed names, retired tiers' welcomes ---------
+
+@pytest.mark.parametrize("value", ["²", "--5", "١٢", "9" * 5000, "1e2", "0x10", "+3"])
+def test_odd_numbers_are_refused_not_crashed_on(app: Flask, client: FlaskClient,
+                                                value: str) -> None:
+    status, page = post(client, "/admin/program/earning",
+                        {**EARNING, "pending_days": value, "mode": "save"})
+    assert status == 400 and 'data-field="pending_days"' in page
+    assert settings_of(app)["pending_days"] == 0
+
+
+@pytest.mark.parametrize("form", [
+    {"tiers-²-name": "Gold", "tiers-²-threshold": "10"},
+    {"tiers-0-id": "³", "tiers-0-name": "Gold", "tiers-0-threshold": "10"},
+    {"tiers-0-id": "9" * 40, "tiers-0-name": "Gold", "tiers-0-threshold": "10"},
+    {"tiers-0-name": "Go\x00ld", "tiers-0-threshold": "10"},
+])
+def test_odd_ladder_fields_are_refused(app: Flask, client: FlaskClient,
+                                       form: dict[str, str]) -> None:
+    status, _page = post(client, "/admin/program/tiers",
+                         {"tier_basis": "points_earned", "tier_window": "lifetime", **form,
+                          "mode": "save"})
+    assert status in (200, 400)  # the odd row is ignored or refused, never a crash
+    assert [tier.name for tier in tiers_of(app)] in ([], ["Gold"])
+    assert all("\x00" not in tier.name for tier in tiers_of(app, active=None))
+
+
+def test_renaming_onto_a_tier_removed_in_the_same_save_is_refused(
+        app: Flask, client: FlaskClient) -> None:
+    post(client, "/admin/program/tiers",
+         {**ladder(("", "Silver", "100"), ("", "Gold", "500")), "mode": "save"})
+    silver, gold = tiers_of(app)
+    status, page = post(client, "/admin/program/tiers", {**ladder(
+        (str(silver.id), "Silver", "100", {"remove": "on"}), (str(gold.id), "Silver", "500")),
+        "mode": "save"})
+    assert status == 400 and 'data-field="tiers-1-name"' in page
+    assert [tier.name for tier in tiers_of(app)] == ["Silver", "Gold"]
+
+
+def test_members_of_a_retired_top_tier_get_no_welcome_to_the_tier_below(
+        app: Flask, client: FlaskClient) -> None:
+    post(client, "/admin/program/tiers", {**ladder(
+        ("", "Silver", "0", {"entry_reward": "30"}), ("", "Gold", "500")), "mode": "save"})
+    silver, gold = tiers_of(app)
+    with unit_of_work(database(app)) as session:
+        member = Member(merchant_id=gold.merchant_id, email="g@example.com", tier_id=gold.id)
+        session.add(member)
+        session.flush()
+        member_id = member.id
+    status, page = post(client, "/admin/program/tiers", {**ladder(
+        (str(silver.id), "Silver", "0", {"entry_reward": "30"}),
+        (str(gold.id), "Gold", "500", {"remove": "on"})), "mode": "save"})
+    assert status == 200, page
+    with unit_of_work(database(app)) as session:
+        assert session.get(Member, member_id).tier_id == silver.id
+        assert session.get(Member, member_id).balance == 0
+    # A member with no tier who enters Silver is still welcomed.
+    with unit_of_work(database(app)) as session:
+        newcomer = Member(merchant_id=gold.merchant_id, email="n@example.com")
+        session.add(newcomer)
+        session.flush()
+        newcomer_id = newcomer.id
+    app.extensions["loyalty"].jobs.run("reevaluate_tiers", silver.merchant_id)
+    with unit_of_work(database(app)) as session:
+        assert session.get(Member, newcomer_id).balance == 30
+
+
+@pytest.mark.parametrize("path", ["/admin/program/rewards/99999999999999999999999",
+                                  "/admin/members/99999999999999999999999/adjust",
+                                  "/admin/redemptions/99999999999999999999999/cancel"])
+def test_ids_beyond_64_bits_are_not_found(app: Flask, client: FlaskClient,
+                                          path: str) -> None:
+    status, _page = post(client, path, {**REWARD, "points": "5", "reason": "x"})
+    assert status == 404
+
+
+def test_a_tier_preview_checks_ids_like_a_save(app: Flask, client: FlaskClient) -> None:
+    with unit_of_work(database(app)) as session:
+        theirs = Tier(merchant_id=merchant_named(app, OTHER_SHOP).id, name="Theirs",
+                      threshold=Decimal(1))
+        session.add(theirs)
+        session.flush()
+        their_id = theirs.id
+    status, _page = post(client, "/admin/program/tiers",
+                         {**ladder((str(their_id), "Gold", "10")), "mode": "preview"})
+    assert status == 404
+    post(client, "/admin/program/tiers", {**ladder(("", "Silver", "100")), "mode": "save"})
+    status, page = post(client, "/admin/program/tiers",
+                        {**ladder(("", "Gold", "500")), "mode": "preview"})
+    assert status == 400 and 'data-field="tiers"' in page

@@ -80,9 +80,33 @@ def save_earning(session: Session, merchant_id: int, form: EarningForm, actor: s
     return changes
 
 
-def _merchant_tiers(session: Session, merchant_id: int) -> dict[int, Tier]:
+def _merchant_tiers(session: Session, merchant_id: int, *, lock: bool) -> dict[int, Tier]:
+    query = select(Tier).where(Tier.merchant_id == merchant_id)
     return {tier.id: tier for tier in session.execute(
-        select(Tier).where(Tier.merchant_id == merchant_id).with_for_update()).scalars()}
+        query.with_for_update() if lock else query).scalars()}
+
+
+def check_ladder(session: Session, merchant_id: int, ladder: TierLadder, *,
+                 lock: bool = False) -> dict[int, Tier]:
+    """The merchant's tiers, if the ladder can be saved over them: every id is one of this
+    merchant's active tiers (NotFound otherwise), every active tier is in the ladder (else
+    it was loaded before another change), and no kept tier takes a retired tier's name.
+    The preview and the save both ask, so a preview is never shown for a ladder that cannot
+    be saved."""
+    stored = _merchant_tiers(session, merchant_id, lock=lock)
+    for tier_id in [row.tier_id for row in ladder.tiers if row.tier_id] + list(ladder.removed):
+        if tier_id not in stored or not stored[tier_id].active:
+            raise NotFound(f"no tier with id {tier_id}")
+    mentioned = {row.tier_id for row in ladder.tiers if row.tier_id} | set(ladder.removed)
+    if any(tier.active and tier_id not in mentioned for tier_id, tier in stored.items()):
+        raise FieldError("tiers", "program.error.stale_ladder")
+    # Retired tiers keep their names (tier history shows them), those removed now included.
+    retired_names = {tier.name.casefold() for tier in stored.values()
+                     if not tier.active or tier.id in ladder.removed}
+    for row in ladder.tiers:
+        if row.tier_id and row.name.casefold() in retired_names:
+            raise FieldError(f"tiers-{row.row_number}-name", "program.error.retired_name")
+    return stored
 
 
 def save_ladder(session: Session, merchant_id: int, ladder: TierLadder, actor: str,
@@ -91,18 +115,7 @@ def save_ladder(session: Session, merchant_id: int, ladder: TierLadder, actor: s
     A retired tier stays (inactive) so tier history keeps its name; adding a tier under a
     retired tier's name brings that tier back."""
     settings = ensure_settings(session, get_merchant(session, merchant_id))
-    stored = _merchant_tiers(session, merchant_id)
-    for tier_id in [row.tier_id for row in ladder.tiers if row.tier_id] + list(ladder.removed):
-        if tier_id not in stored or not stored[tier_id].active:
-            raise NotFound(f"no tier with id {tier_id}")
-    mentioned = {row.tier_id for row in ladder.tiers if row.tier_id} | set(ladder.removed)
-    if any(tier.active and tier_id not in mentioned for tier_id, tier in stored.items()):
-        raise FieldError("tiers", "program.error.stale_ladder")
-    retired_names = {tier.name.casefold() for tier in stored.values()
-                     if not tier.active and tier.id not in ladder.removed}
-    for row in ladder.tiers:
-        if row.tier_id and row.name.casefold() in retired_names:
-            raise FieldError(f"tiers-{row.row_number}-name", "program.error.retired_name")
+    stored = check_ladder(session, merchant_id, ladder, lock=True)
     changes = _assign(settings, {"tier_basis": ladder.basis.value,
                                  "tier_window": ladder.window.value})
     for tier_id in ladder.removed:

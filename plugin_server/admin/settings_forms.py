@@ -4,9 +4,10 @@ cannot be saved raises FieldError with the field's name and a catalog key saying
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TypeVar
 
 from plugin_server.loyalty.rules import AwardTrigger, Rounding, TierBasis, TierWindow
@@ -32,6 +33,11 @@ EARNING_SWITCHES = ("include_shipping", "include_taxes", "include_tips", "includ
 TIER_FIELDS = ("id", "name", "threshold", "retention", "multiplier", "entry_reward", "perks")
 
 Form = Mapping[str, str]
+DECIMAL = re.compile(r"-?[0-9]{1,13}(\.[0-9]{1,8})?")
+WHOLE = re.compile(r"-?[0-9]{1,12}")
+ID = re.compile(r"[1-9][0-9]{0,17}")
+ROW = re.compile(r"[0-9]{1,4}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Choice = TypeVar("Choice", Rounding, AwardTrigger, TierBasis, TierWindow)
 
 
@@ -86,10 +92,8 @@ class RewardForm:
 def _decimal(form: Form, name: str, low: Decimal, high: Decimal, *,
              whole: bool = False) -> Decimal:
     raw = form.get(name, "").strip()
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        value = Decimal("NaN")
+    # ASCII digits only: Decimal() and int() also take "١٢", "1e3" and 5,000-digit numbers.
+    value = Decimal(raw) if DECIMAL.fullmatch(raw) else Decimal("NaN")
     if not value.is_finite() or not low <= value <= high:
         raise FieldError(name, "program.error.number_range", low=low, high=high)
     if whole and value != value.to_integral_value():
@@ -101,7 +105,7 @@ def _decimal(form: Form, name: str, low: Decimal, high: Decimal, *,
 
 def _whole(form: Form, name: str, low: int, high: int) -> int:
     raw = form.get(name, "").strip()
-    if not raw.lstrip("-").isdigit() or not low <= int(raw) <= high:
+    if not WHOLE.fullmatch(raw) or not low <= int(raw) <= high:
         raise FieldError(name, "program.error.whole_number", low=low, high=high)
     return int(raw)
 
@@ -124,7 +128,7 @@ def _switch(form: Form, name: str) -> bool:
 
 def _text(form: Form, name: str, limit: int, *, required: bool = True) -> str:
     text = " ".join(form.get(name, "").split())
-    if (required and not text) or len(text) > limit:
+    if (required and not text) or len(text) > limit or CONTROL.search(text):
         raise FieldError(name, "program.error.text_length", low=1 if required else 0,
                          high=limit)
     return text
@@ -140,13 +144,23 @@ def parse_earning(form: Form) -> EarningForm:
     )
 
 
+def _tier_id(form: Form, name: str) -> int | None:
+    """A saved tier's id, None for a new row; anything else is not an id of ours."""
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    if not ID.fullmatch(raw):
+        raise FieldError(name, "program.error.stale_ladder")
+    return int(raw)
+
+
 def _row_numbers(form: Form) -> list[int]:
     """The tier rows' numbers in the order the form lists them (``tiers-<n>-name``): the
     order the merchant arranged the ladder in, whatever the numbers."""
     numbers: list[int] = []
     for key in form:
         parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "tiers" and parts[1].isdigit() \
+        if len(parts) == 3 and parts[0] == "tiers" and ROW.fullmatch(parts[1]) \
                 and int(parts[1]) not in numbers:
             numbers.append(int(parts[1]))
     return numbers
@@ -154,10 +168,9 @@ def _row_numbers(form: Form) -> list[int]:
 
 def _tier_row(form: Form, number: int, basis: TierBasis) -> TierRow:
     prefix = f"tiers-{number}-"
-    raw_id = form.get(f"{prefix}id", "").strip()
     whole = basis is not TierBasis.AMOUNT_SPENT
     return TierRow(
-        tier_id=int(raw_id) if raw_id.isdigit() else None,
+        tier_id=_tier_id(form, f"{prefix}id"),
         name=_text(form, f"{prefix}name", NAME_LIMITS["tier"]),
         threshold=_decimal(form, f"{prefix}threshold", Decimal(0), MAX_THRESHOLD, whole=whole),
         retention_threshold=(_decimal(form, f"{prefix}retention", Decimal(0), MAX_THRESHOLD,
@@ -181,12 +194,12 @@ def parse_ladder(form: Form) -> TierLadder:
     removed: list[int] = []
     for number in _row_numbers(form):
         prefix = f"tiers-{number}-"
-        raw_id = form.get(f"{prefix}id", "").strip()
+        tier_id = _tier_id(form, f"{prefix}id")
         if _switch(form, f"{prefix}remove"):
-            if raw_id.isdigit():
-                removed.append(int(raw_id))
+            if tier_id is not None:
+                removed.append(tier_id)
             continue
-        if not raw_id and not any(form.get(f"{prefix}{name}", "").strip()
+        if tier_id is None and not any(form.get(f"{prefix}{name}", "").strip()
                                   for name in TIER_FIELDS):
             continue  # the empty row offered for a new tier
         row = _tier_row(form, number, basis)

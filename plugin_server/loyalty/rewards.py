@@ -39,7 +39,17 @@ CodeIssuer = Callable[[DiscountRequest], IssuedCode]
 CodeDisabler = Callable[[CodeToDisable], DisabledCode]
 
 
+# Row ids are 64-bit; a larger number (a guess, a typo) names nothing and would not bind.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _existing(kind: str, row_id: int) -> None:
+    if not 0 < row_id <= MAX_ROW_ID:
+        raise NotFound(f"no {kind} {row_id}")
+
+
 def get_reward(session: Session, merchant_id: int, reward_id: int) -> Reward:
+    _existing("reward", reward_id)
     reward = session.execute(
         select(Reward).where(Reward.id == reward_id, Reward.merchant_id == merchant_id)
     ).scalar_one_or_none()
@@ -49,6 +59,7 @@ def get_reward(session: Session, merchant_id: int, reward_id: int) -> Reward:
 
 
 def get_member(session: Session, merchant_id: int, member_id: int) -> Member:
+    _existing("member", member_id)
     member = session.execute(
         select(Member).where(Member.id == member_id, Member.merchant_id == merchant_id)
     ).scalar_one_or_none()
@@ -59,6 +70,7 @@ def get_member(session: Session, merchant_id: int, member_id: int) -> Member:
 
 def get_redemption(session: Session, merchant_id: int, redemption_id: int,
                    *, lock: bool = False) -> Redemption:
+    _existing("redemption", redemption_id)
     query = select(Redemption).where(Redemption.id == redemption_id,
                                      Redemption.merchant_id == merchant_id)
     if lock:

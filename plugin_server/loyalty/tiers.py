@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from plugin_server.models import LedgerEntry, Member, Order, TierChange
+from plugin_server.models import LedgerEntry, Member, Order, Tier, TierChange
 from plugin_server.models.base import FixedDecimal
 
 from .ledger import Credit, post_credits
@@ -56,10 +56,24 @@ def member_progress(session: Session, program: Program, member_id: int,
     return progress_by_member(session, program, [member_id], now)[member_id]
 
 
-def _rank(program: Program, tier: TierSpec | None) -> int:
-    if tier is None:
-        return -1
+def _rank(program: Program, tier: TierSpec) -> int:
     return [t.tier_id for t in ordered_tiers(program.tiers)].index(tier.tier_id)
+
+
+def is_upgrade(session: Session, program: Program, from_tier_id: int | None,
+               target: TierSpec | None) -> bool:
+    """Whether moving to ``target`` climbs (its entry reward is then due). From a retired
+    tier, which is no longer on the ladder, it climbs only past that tier's own start: members
+    of a retired top tier falling to the tier below earn no welcome."""
+    if target is None:
+        return False
+    if from_tier_id is None:
+        return True
+    current = program.tier(from_tier_id)
+    if current is not None:
+        return _rank(program, target) > _rank(program, current)
+    retired = session.get(Tier, from_tier_id)
+    return retired is None or target.threshold > retired.threshold
 
 
 def reevaluate_member_tier(session: Session, program: Program, member: Member,
@@ -81,17 +95,15 @@ def apply_tier(session: Session, program: Program, member: Member, progress: Dec
     and the tier whose entry reward is due (an upgrade), for grant_entry_rewards."""
     if member.tier_progress != progress:
         member.tier_progress = progress
-    current = program.tier(member.tier_id)
     target = evaluate_tier(progress, program.tiers, member.tier_id)
     if (target.tier_id if target else None) == member.tier_id:
         return None, None
     change = TierChange(merchant_id=member.merchant_id, member_id=member.id,
                         from_tier_id=member.tier_id, to_tier_id=target.tier_id if target else None,
                         progress=progress, reason=reason, created_at=now)
+    upgrade = target if is_upgrade(session, program, member.tier_id, target) else None
     session.add(change)
     member.tier_id = target.tier_id if target else None
-    upgrade = target if target is not None and _rank(program, target) > _rank(program,
-                                                                               current) else None
     return change, upgrade
 
 
@@ -102,7 +114,6 @@ def apply_tiers(session: Session, program: Program, standings: list[tuple[Member
     changes: list[dict[str, Any]] = []
     upgrades: list[tuple[Member, TierSpec]] = []
     for member, progress in standings:
-        current = program.tier(member.tier_id)
         target = evaluate_tier(progress, program.tiers, member.tier_id)
         target_id = target.tier_id if target else None
         if target_id == member.tier_id and member.tier_progress == progress:
@@ -113,7 +124,7 @@ def apply_tiers(session: Session, program: Program, standings: list[tuple[Member
         changes.append({"merchant_id": member.merchant_id, "member_id": member.id,
                         "from_tier_id": member.tier_id, "to_tier_id": target_id,
                         "progress": progress, "reason": reason, "created_at": now})
-        if target is not None and _rank(program, target) > _rank(program, current):
+        if target is not None and is_upgrade(session, program, member.tier_id, target):
             upgrades.append((member, target))
     if progress_rows:
         members = Member.__table__

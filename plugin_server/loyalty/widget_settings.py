@@ -46,11 +46,15 @@ def _link(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _text(value: Any, limit: int) -> str | None:
+    """Text within its limit, without control characters (PostgreSQL refuses NUL)."""
     if not isinstance(value, str):
         return None
     value = value.strip()
-    return value if 0 < len(value) <= limit else None
+    return value if 0 < len(value) <= limit and not CONTROL.search(value) else None
 
 
 def _names(value: Any) -> dict[str, str]:

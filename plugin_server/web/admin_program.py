@@ -24,6 +24,7 @@ from plugin_server.admin.program_preview import (
     proposed_program,
 )
 from plugin_server.admin.program_settings import (
+    check_ladder,
     program_state,
     save_earning,
     save_ladder,
@@ -95,11 +96,12 @@ def _refused(session: Session, user: AdminUser, section: str, error: FieldError)
     return make_response(page, 400)
 
 
-def _handle(section: str, change: Callable[[Session, AdminUser], str | ProgramPreview]
-            ) -> Response:
-    """Run one change for the signed-in merchant and answer the re-rendered section."""
+def _handle(section: str, change: Callable[[Session, AdminUser], str | ProgramPreview], *,
+            preview: bool = False) -> Response:
+    """Run one change for the signed-in merchant and answer the re-rendered section. A
+    preview only reads: it runs on the read session, so its scan holds no write lock."""
     user = current_admin()
-    session = db_session()
+    session = db_read_session() if preview else db_session()
     try:
         outcome = change(session, user)
     except NotFound:
@@ -122,11 +124,11 @@ def earning() -> Response:
         form = parse_earning(request.form)
         if request.form.get("mode") == "preview":
             return preview_program(session, proposed_program(
-                session, user.merchant_id, form, None), utcnow())
+                session, user.merchant_id, form, None), utcnow(), tiers_changed=False)
         changed = save_earning(session, user.merchant_id, form, user.actor)
         return translator()("program.saved" if changed else "program.unchanged")
 
-    return _handle("earning", change)
+    return _handle("earning", change, preview=request.form.get("mode") == "preview")
 
 
 @admin_program.post("/admin/program/tiers")
@@ -135,13 +137,14 @@ def tiers() -> Response:
     def change(session: Session, user: AdminUser) -> str | ProgramPreview:
         ladder = parse_ladder(request.form)
         if request.form.get("mode") == "preview":
+            check_ladder(session, user.merchant_id, ladder)
             return preview_program(session, proposed_program(
-                session, user.merchant_id, None, ladder), utcnow())
+                session, user.merchant_id, None, ladder), utcnow(), tiers_changed=True)
         changed = save_ladder(session, user.merchant_id, ladder, user.actor,
                               runtime().jobs.enqueue_committed)
         return translator()("program.tiers_saved" if changed else "program.unchanged")
 
-    return _handle("tiers", change)
+    return _handle("tiers", change, preview=request.form.get("mode") == "preview")
 
 
 @admin_program.post("/admin/program/rewards", defaults={"reward_id": None})
