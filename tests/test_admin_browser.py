@@ -103,7 +103,7 @@ def test_a_merchant_previews_then_changes_a_tier(admin: Page,
     admin.click("#tiers button[value=preview]")
     preview = admin.locator("#preview")
     expect(preview).to_be_visible()
-    expect(preview.locator("svg.chart > title")).to_have_count(1)
+    expect(preview.locator("[data-moving]")).to_be_visible()
     admin.screenshot(path=artifact("admin-program-preview.png"), full_page=True)
     admin.locator("#tiers").screenshot(path=artifact("admin-program-tiers.png"))
     with unit_of_work(live_demo.shopify.runtime.database) as session:
@@ -118,6 +118,11 @@ def test_a_merchant_previews_then_changes_a_tier(admin: Page,
         assert (stored.threshold, stored.multiplier) == (150, Decimal("1.5"))
         assert session.query(AdminActivity).filter_by(
             merchant_id=live_demo.merchant_id, action="settings.tiers").count() == 1
+    # An earning change previews the last 12 months as a chart with its table.
+    admin.fill("input[name=points_per_unit]", "2")
+    admin.click("#earning button[value=preview]")
+    expect(admin.locator("#earning #preview svg.chart > title")).to_have_count(1)
+    admin.locator("#earning").screenshot(path=artifact("admin-program-earning.png"))
     # The widget's live preview follows the colour and the Japanese texts as they are typed.
     admin.fill("input[name=color]", "#aa3366")
     japanese = admin.locator("#widget details", has=admin.locator("summary[lang=ja]"))
