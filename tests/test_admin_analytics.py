@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -166,6 +167,19 @@ def test_order_figures(figures: Dashboard) -> None:
     assert figures.orders.non_members.repeat_rate == Decimal("0.5")
     assert (figures.orders.loyalty_code_orders, figures.orders.loyalty_code_revenue) == (
         1, Decimal("50.00"))
+
+
+def test_order_figures_are_the_same_on_every_database(any_runtime: Any,
+                                                      any_merchant_id: int) -> None:
+    """The order figures are summed by the database: the same hand-computed values on SQLite
+    and PostgreSQL."""
+    with unit_of_work(any_runtime.database) as session:
+        build_shop(session, any_merchant_id)
+    with unit_of_work(any_runtime.database) as session:
+        orders = dashboard(session, any_merchant_id, "EUR", now=NOW).orders
+    assert orders.members == GroupOrders(3, 2, 1, Decimal("120.00"))
+    assert orders.non_members == GroupOrders(3, 2, 1, Decimal("60.00"))
+    assert (orders.loyalty_code_orders, orders.loyalty_code_revenue) == (1, Decimal("50.00"))
 
 
 def test_tiers_and_weekly_trends(figures: Dashboard) -> None:

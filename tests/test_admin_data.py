@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from integrations.base import Customer
+from plugin_server.admin.csv_import import apply_import, parse_balances
 from plugin_server.db import unit_of_work
 from plugin_server.loyalty.ledger import post_entry
 from plugin_server.loyalty.members import member_for_customer
@@ -374,3 +376,34 @@ def test_both_languages_have_every_text() -> None:
     english = json.loads((CATALOGS / "en" / "data.json").read_text(encoding="utf-8"))
     japanese = json.loads((CATALOGS / "ja" / "data.json").read_text(encoding="utf-8"))
     assert english.keys() == japanese.keys()
+
+
+def test_two_applies_of_one_file_at_once_post_it_once(any_runtime: Any,
+                                                     any_merchant_id: int) -> None:
+    """On SQLite and PostgreSQL: the second apply waits for the first, then finds every line
+    already posted (no unique-key error, no double credit)."""
+    parsed = parse_balances(b"email,points\nann@example.com,120\nbob@example.com,80\n")
+    start = threading.Barrier(2, timeout=10)
+    reports: list[Any] = []
+    problems: list[BaseException] = []
+
+    def apply() -> None:
+        try:
+            start.wait()
+            with unit_of_work(any_runtime.database) as session:
+                reports.append(apply_import(session, any_merchant_id, "owner", parsed))
+        except BaseException as error:  # reported below, in the test thread
+            problems.append(error)
+
+    threads = [threading.Thread(target=apply) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert problems == []
+    assert sorted((report.entries_posted, report.already_applied) for report in reports) == [
+        (0, 2), (2, 0)]
+    with unit_of_work(any_runtime.database) as session:
+        balances = sorted(session.execute(select(Member.email, Member.balance).where(
+            Member.merchant_id == any_merchant_id)).all())
+    assert [tuple(row) for row in balances] == [("ann@example.com", 120), ("bob@example.com", 80)]

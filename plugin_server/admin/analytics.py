@@ -21,7 +21,7 @@ Definitions (every figure is scoped to one merchant):
 - Orders counted: neither test nor cancelled. An order's *revenue* is its total minus what
   was refunded. *Average order value* is revenue / orders. *Repeat purchase rate*: among the
   customers with a counted order, the share with two or more. A member is a customer; an
-  order without a member belongs to its platform customer id, else its email (case-folded),
+  order without a member belongs to its platform customer id, else its email (lower-cased),
   else it is a customer of its own.
 - *Loyalty-code revenue*: revenue of counted orders whose discount codes include (ignoring
   case) the code of one of the merchant's redemptions.
@@ -32,15 +32,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, String, case, cast, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from plugin_server.models import LedgerEntry, Member, Order, Redemption, Reward, Tier
+from plugin_server.models.base import FixedDecimal
 
 ACTIVE_DAYS = 90
 TREND_WEEKS = 12
@@ -66,15 +67,6 @@ class LedgerFact:
     source_kind: str
     amount: int  # points + pending_points
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class OrderFact:
-    member_id: int | None
-    customer_id: str | None
-    email: str | None
-    revenue: Decimal  # total - refunded
-    discount_codes: tuple[str, ...]
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -176,34 +168,14 @@ def point_value(rewards: Iterable[tuple[int, Decimal]]) -> Decimal | None:
     return value / cost
 
 
-def _customer_key(order: OrderFact, position: int) -> str:
-    if order.member_id is not None:
-        return f"member:{order.member_id}"
-    if order.customer_id:
-        return f"customer:{order.customer_id}"
-    if order.email:
-        return f"email:{order.email.casefold()}"
-    return f"order:{position}"
-
-
-def _group(orders: Sequence[tuple[int, OrderFact]]) -> GroupOrders:
-    per_customer = Counter(_customer_key(order, position) for position, order in orders)
-    return GroupOrders(
-        orders=len(orders), customers=len(per_customer),
-        repeat_customers=sum(1 for count in per_customer.values() if count >= 2),
-        revenue=sum((order.revenue for _, order in orders), Decimal(0)))
-
-
-def order_figures(orders: Sequence[OrderFact], loyalty_codes: Iterable[str]) -> OrderFigures:
+def loyalty_code_orders(orders: Iterable[tuple[Decimal, str]],
+                        loyalty_codes: Iterable[str]) -> tuple[int, Decimal]:
+    """(count, revenue) of the orders, given as (revenue, discount codes JSON), that used one
+    of the codes (ignoring case)."""
     codes = {code.casefold() for code in loyalty_codes}
-    numbered = list(enumerate(orders))
-    with_codes = [order for order in orders
-                  if any(code.casefold() in codes for code in order.discount_codes)]
-    return OrderFigures(
-        members=_group([pair for pair in numbered if pair[1].member_id is not None]),
-        non_members=_group([pair for pair in numbered if pair[1].member_id is None]),
-        loyalty_code_orders=len(with_codes),
-        loyalty_code_revenue=sum((order.revenue for order in with_codes), Decimal(0)))
+    used = [revenue for revenue, raw in orders
+            if any(code.casefold() in codes for code in _codes(raw))]
+    return len(used), sum(used, Decimal(0))
 
 
 def week_start(moment: datetime) -> datetime:
@@ -253,6 +225,55 @@ def _codes(raw: str) -> tuple[str, ...]:
                  for item in parsed) if isinstance(parsed, list) else ()
 
 
+def _order_groups(session: Session, counted: list[ColumnElement[bool]]
+                  ) -> dict[bool, GroupOrders]:
+    """Members' and non-members' orders, customers, repeat customers and revenue, summed by
+    the database: each order keyed to its customer, one row per customer, one per group.
+    (Grouping happens on subquery columns, never on expressions, which PostgreSQL would
+    refuse when their constants are bound as different parameters.)"""
+    key = case(
+        (Order.member_id.is_not(None), literal("m:").concat(cast(Order.member_id, String))),
+        (func.coalesce(Order.customer_id, "") != "",
+         literal("c:").concat(Order.customer_id)),
+        (func.coalesce(Order.email, "") != "", literal("e:").concat(func.lower(Order.email))),
+        else_=literal("o:").concat(cast(Order.id, String)))
+    keyed = select(key.label("key"),
+                   case((Order.member_id.is_not(None), 1), else_=0).label("member"),
+                   (Order.total - Order.refunded_amount).label("revenue")
+                   ).where(*counted).subquery()
+    per_customer = select(keyed.c.key, func.max(keyed.c.member).label("member"),
+                          func.count().label("orders"),
+                          func.sum(keyed.c.revenue).label("revenue")
+                          ).group_by(keyed.c.key).subquery()
+    groups = {False: GroupOrders(0, 0, 0, Decimal(0)), True: GroupOrders(0, 0, 0, Decimal(0))}
+    for member, customers, repeat, orders, revenue in session.execute(
+            select(per_customer.c.member, func.count(),
+                   func.sum(case((per_customer.c.orders >= 2, 1), else_=0)),
+                   func.sum(per_customer.c.orders),
+                   type_coerce(func.sum(per_customer.c.revenue), FixedDecimal()))
+            .group_by(per_customer.c.member)):
+        groups[bool(member)] = GroupOrders(orders=int(orders), customers=int(customers),
+                                           repeat_customers=int(repeat),
+                                           revenue=revenue or Decimal(0))
+    return groups
+
+
+def _order_figures(session: Session, merchant_id: int) -> OrderFigures:
+    counted: list[ColumnElement[bool]] = [
+        Order.merchant_id == merchant_id, Order.test.is_(False), Order.cancelled.is_(False)]
+    groups = _order_groups(session, counted)
+    codes = [code for code in session.execute(select(Redemption.code).where(
+        Redemption.merchant_id == merchant_id, Redemption.code.is_not(None))).scalars() if code]
+    # Only orders with a discount code at all are read (a small share of a shop's orders).
+    revenue = type_coerce(Order.total - Order.refunded_amount, FixedDecimal())
+    with_codes = [(amount, raw) for amount, raw in session.execute(
+        select(revenue, Order.discount_codes)
+        .where(*counted, Order.discount_codes.not_in(["", "[]"])))] if codes else []
+    count, code_revenue = loyalty_code_orders(with_codes, codes)
+    return OrderFigures(members=groups[True], non_members=groups[False],
+                        loyalty_code_orders=count, loyalty_code_revenue=code_revenue)
+
+
 def _tier_shares(session: Session, merchant_id: int) -> list[TierShare]:
     counts = dict(session.execute(
         select(Member.tier_id, func.count(Member.id)).where(Member.merchant_id == merchant_id)
@@ -288,14 +309,6 @@ def dashboard(session: Session, merchant_id: int, currency: str,
         select(Reward.points_cost, Reward.value).where(
             Reward.merchant_id == merchant_id, Reward.enabled.is_(True),
             Reward.kind == "fixed_amount")).all()
-    orders = [OrderFact(member_id, customer_id, email, total - refunded, _codes(codes))
-              for member_id, customer_id, email, total, refunded, codes in session.execute(
-                  select(Order.member_id, Order.customer_id, Order.email, Order.total,
-                         Order.refunded_amount, Order.discount_codes)
-                  .where(Order.merchant_id == merchant_id, Order.test.is_(False),
-                         Order.cancelled.is_(False)).order_by(Order.id))]
-    codes = session.execute(select(Redemption.code).where(
-        Redemption.merchant_id == merchant_id, Redemption.code.is_not(None))).scalars().all()
     since = trend_start(now)
     recent = [LedgerFact(kind, source, int(points), created_at)
               for kind, source, points, created_at in session.execute(
@@ -309,6 +322,6 @@ def dashboard(session: Session, merchant_id: int, currency: str,
         currency=currency, members=int(members[0]), active_members=int(active),
         points=points_flow(totals), outstanding=int(members[1]),
         point_value=point_value(rewards),
-        orders=order_figures(orders, [code for code in codes if code]),
+        orders=_order_figures(session, merchant_id),
         tiers=_tier_shares(session, merchant_id),
         weeks=weekly_trends(recent, joined, now))

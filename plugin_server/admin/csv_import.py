@@ -24,6 +24,7 @@ from plugin_server.admin.activity import record_activity
 from plugin_server.loyalty.errors import InvalidArgument
 from plugin_server.loyalty.ledger import post_entry
 from plugin_server.loyalty.members import member_for_customer
+from plugin_server.loyalty.program import get_merchant
 from plugin_server.models import LedgerEntry, Member
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -202,10 +203,13 @@ def apply_import(session: Session, merchant_id: int, actor: str,
                  parsed: ParsedFile) -> ImportReport:
     """Create the members and post the points, in the caller's transaction. A file with any
     error is refused whole, so a merchant never ends up with half a migration."""
-    report = plan_import(session, merchant_id, parsed, mode="apply")
     if parsed.errors:
         raise ImportRefused(f"the file has {len(parsed.errors)} errors; fix them first",
-                            report)
+                            plan_import(session, merchant_id, parsed, mode="apply"))
+    # One apply at a time per merchant: a second click on the same file waits, then finds
+    # every line already posted, instead of racing it to the members' and ledger's keys.
+    get_merchant(session, merchant_id, lock=True)
+    report = plan_import(session, merchant_id, parsed, mode="apply")
     posted = _already_posted(session, merchant_id, parsed.content_hash)
     for line in parsed.lines:
         source_id = source_id_for(parsed.content_hash, line.email)

@@ -3,25 +3,23 @@ leaves behind (an active merchant, its encrypted tokens, a default program)."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrations.shopify.oauth import ShopToken
 from plugin_server.loyalty.merchants import create_merchant, store_credentials
 from plugin_server.loyalty.program import ensure_settings
-from plugin_server.models import Merchant, OAuthNonce, Reward, utcnow
+from plugin_server.models import Merchant, Reward, utcnow
+from plugin_server.nonces import issue_nonce, spend_nonce
 
 STATE_LIFETIME = timedelta(minutes=10)
 # Shopify's clock and ours may differ a little: only events clearly older than the latest
 # install count as stale.
 CLOCK_SKEW = timedelta(seconds=5)
-STATE_BYTES = 32  # 256 random bits; Shopify asks for at least 128
 
 # What a new program offers until the merchant changes it ("{amount}": 5 in the shop's money).
 DEFAULT_REWARDS = (
@@ -72,33 +70,14 @@ class InstallError(Exception):
     """The install request cannot go on; the message is shown to the merchant."""
 
 
-def _digest(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
-
-
 def issue_state(session: Session, shop: str, now: datetime | None = None) -> str:
-    """A fresh ``state`` for one authorize redirect. Expired nonces are cleared on the way."""
-    now = now or utcnow()
-    session.execute(delete(OAuthNonce).where(OAuthNonce.expires_at < now - STATE_LIFETIME))
-    nonce = secrets.token_urlsafe(STATE_BYTES)
-    session.add(OAuthNonce(nonce_hash=_digest(nonce), shop=shop, created_at=now,
-                           expires_at=now + STATE_LIFETIME))
-    session.flush()
-    return nonce
+    """A fresh ``state`` for one authorize redirect."""
+    return issue_nonce(session, shop, STATE_LIFETIME, now)
 
 
 def consume_state(session: Session, nonce: str, shop: str, now: datetime | None = None) -> None:
-    """Spend a ``state`` once. A replayed, expired, unknown or other shop's nonce is refused.
-    The conditional update makes two concurrent callbacks with one nonce spend it once."""
-    now = now or utcnow()
-    spent = session.execute(
-        update(OAuthNonce)
-        .where(OAuthNonce.nonce_hash == _digest(nonce), OAuthNonce.shop == shop,
-               OAuthNonce.used_at.is_(None), OAuthNonce.expires_at > now)
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    """Spend a ``state`` once. A replayed, expired, unknown or other shop's nonce is refused."""
+    if not spend_nonce(session, nonce, shop, now):
         raise InstallError("This install link has expired or was already used. "
                            "Start the install again from your Shopify admin.")
 

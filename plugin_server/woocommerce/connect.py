@@ -4,23 +4,22 @@ own webhook secret), and whether the keys have been seen to work."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrations.woocommerce.auth import ApiKeys
 from integrations.woocommerce.webhooks import new_webhook_secret
 from plugin_server.loyalty.merchants import create_merchant, read_credentials, store_credentials
 from plugin_server.loyalty.program import ensure_settings
-from plugin_server.models import Merchant, OAuthNonce, Reward, utcnow
+from plugin_server.models import Merchant, Reward, utcnow
+from plugin_server.nonces import digest, issue_nonce, spend_nonce
 
 CONNECT_SALT = "loyalty.woocommerce.connect"
 # The merchant approves on their own store and comes back: an hour is plenty, and a link
@@ -52,10 +51,6 @@ def woocommerce_merchant(session: Session, store_url: str) -> Merchant | None:
         Merchant.platform == "woocommerce", Merchant.shop == store_url)).scalar_one_or_none()
 
 
-def _digest(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
-
-
 def start_connection(session: Session, store_url: str, secret_key: str,
                      now: datetime | None = None) -> tuple[str, str, str]:
     """The store as a merchant (pending until WooCommerce posts the keys; a store connecting
@@ -68,11 +63,7 @@ def start_connection(session: Session, store_url: str, secret_key: str,
         merchant = create_merchant(session, "woocommerce", store_url,
                                    name=store_url.split("://", 1)[1])
         merchant.status = "pending"
-    session.execute(delete(OAuthNonce).where(OAuthNonce.expires_at < now - NONCE_LIFETIME))
-    nonce = secrets.token_urlsafe(32)
-    session.add(OAuthNonce(nonce_hash=_digest(nonce), shop=store_url, created_at=now,
-                           expires_at=now + NONCE_LIFETIME))
-    session.flush()
+    nonce = issue_nonce(session, store_url, NONCE_LIFETIME, now)
     user_id = _serializer(secret_key).dumps({"m": merchant.id, "n": nonce})
     return merchant.store_id, user_id, nonce
 
@@ -101,13 +92,7 @@ def connection_for(session: Session, user_id: str, secret_key: str,
 def _spend(session: Session, merchant: Merchant, nonce: str, now: datetime) -> None:
     """One callback per connection: a conditional update, so two concurrent copies spend it
     once."""
-    spent = session.execute(
-        update(OAuthNonce)
-        .where(OAuthNonce.nonce_hash == _digest(nonce), OAuthNonce.shop == merchant.shop,
-               OAuthNonce.used_at.is_(None), OAuthNonce.expires_at > now)
-        .values(used_at=now)
-        .execution_options(synchronize_session=False))
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if not spend_nonce(session, nonce, merchant.shop, now):
         raise ConnectRefused("this connection request was used already or has expired; "
                              "start again from the plugin's Connect button")
 
@@ -130,7 +115,7 @@ def accept_keys(session: Session, keys: ApiKeys, secret_key: str, encryption_key
         "consumer_key": keys.consumer_key, "consumer_secret": keys.consumer_secret,
         "key_id": keys.key_id,
         "webhook_secret": previous.get("webhook_secret") or new_webhook_secret(),
-        "connected_by": _digest(nonce), "verified": False,
+        "connected_by": digest(nonce), "verified": False,
     })
     if merchant.program_started_at is None:
         # WooCommerce dates have whole seconds: an order placed in this very second counts.
@@ -147,7 +132,7 @@ def accept_keys(session: Session, keys: ApiKeys, secret_key: str, encryption_key
 def connected_by(merchant: Merchant, encryption_key: str, nonce: str) -> bool:
     """Whether the keys in use came from the connection this nonce started."""
     value = read_credentials(merchant, encryption_key).get("connected_by")
-    return isinstance(value, str) and hmac.compare_digest(value, _digest(nonce))
+    return isinstance(value, str) and hmac.compare_digest(value, digest(nonce))
 
 
 def keys_verified(merchant: Merchant, encryption_key: str) -> bool:
