@@ -29,6 +29,9 @@ __all__ = ["LANGUAGES", "Asset", "Bundle", "build"]
 LOADER_KEYS = ("launcher", "points")
 ENGLISH_LOADER_KEYS = ("earnProduct", "earnCart")
 LOADER_NAME = "loader.js"
+# The panel's sources in src/panel/: the frame, and the parts it runs inside mount(), in order.
+PANEL_FRAME = "mount.js"
+PANEL_PARTS = ("blocks.js", "dialog.js", "views.js", "redeem.js")
 JS = "text/javascript; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -93,8 +96,19 @@ def _fill(template: str, **values: str) -> str:
     return template
 
 
+def panel_files(root: Path = WIDGET_DIR) -> list[Path]:
+    return [root / "src" / "panel" / name for name in (PANEL_FRAME, *PANEL_PARTS)]
+
+
+def panel_source(root: Path = WIDGET_DIR) -> str:
+    """The panel as one script: the parts, joined in their order, inside the frame's mount()
+    (one IIFE, one closure), its placeholders still to fill."""
+    frame, *parts = (path.read_text("utf-8") for path in panel_files(root))
+    return _fill(frame, PANEL_PARTS="\n".join(parts))
+
+
 def source_files(root: Path = WIDGET_DIR) -> list[Path]:
-    return [root / "src" / "loader.js", root / "src" / "panel.js", root / "src" / "panel.css",
+    return [root / "src" / "loader.js", *panel_files(root), root / "src" / "panel.css",
             *(root / "i18n" / f"{lang}.json" for lang in LANGUAGES)]
 
 
@@ -111,9 +125,9 @@ def build(root: Path = WIDGET_DIR) -> Bundle:
                                     _compact_json(catalog).encode())
                       for lang, catalog in catalogs.items()}
     css = rcssmin.cssmin((root / "src" / "panel.css").read_text("utf-8"))
-    panel_source = _fill((root / "src" / "panel.js").read_text("utf-8"),
-                         PANEL_CSS=_compact_json(css), EN_CATALOG=_compact_json(english))
-    panel = _hashed("panel", "js", JS, minify_js(panel_source).encode())
+    panel_js = _fill(panel_source(root), PANEL_CSS=_compact_json(css),
+                     EN_CATALOG=_compact_json(english))
+    panel = _hashed("panel", "js", JS, minify_js(panel_js).encode())
     manifest = {
         "panel": panel.name,
         "i18n": {lang: asset.name for lang, asset in catalog_assets.items()},

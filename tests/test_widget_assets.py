@@ -9,6 +9,7 @@ import re
 
 import brotli
 import pytest
+from calmjs.parse import es5
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -102,12 +103,29 @@ def test_hashed_names_follow_the_content(tmp_path_factory: pytest.TempPathFactor
 
 
 def test_sources_never_build_html_or_run_strings() -> None:
-    for name in ("loader.js", "panel.js"):
-        source = (WIDGET_DIR / "src" / name).read_text("utf-8")
-        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)
+    for path in widget_bundle.source_files():
+        if path.suffix != ".js":
+            continue
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", path.read_text("utf-8"), flags=re.S)
         for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
                           "eval(", "new Function", "setAttribute(\"style\"", ".onclick ="):
-            assert forbidden not in code, (name, forbidden)
+            assert forbidden not in code, (path.name, forbidden)
+
+
+def test_the_panel_is_built_from_every_part_in_order() -> None:
+    """Each file in src/panel/ is listed, and parses alone: a syntax error is found in its own
+    file, at its own line; the placeholders live in the frame, once."""
+    listed = widget_bundle.panel_files()
+    assert sorted(listed) == sorted((WIDGET_DIR / "src" / "panel").glob("*.js"))
+    for path in listed:
+        es5(path.read_text("utf-8"))
+    joined = widget_bundle.panel_source()
+    # Inside mount(), before what it returns, in the listed order.
+    places = [joined.index(path.read_text("utf-8")) for path in listed[1:]]
+    assert joined.index("function mount(ctx) {") < places[0]
+    assert places == sorted(places) and places[-1] < joined.index("return {")
+    for marker in ("__PANEL_CSS__", "__EN_CATALOG__"):
+        assert joined.count(marker) == 1
 
 
 def test_catalog_strings_cannot_close_the_script(tmp_path_factory: pytest.TempPathFactory
