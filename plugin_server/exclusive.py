@@ -1,8 +1,9 @@
 """At most one runner at a time for a named piece of work (a store's reconciliation), across
 threads and worker processes: on PostgreSQL an advisory lock (across machines too), on a
-SQLite file an ``flock`` on a lock file beside it (SQLite serves one machine). Never waits:
-a second runner is told the work is in hand and goes away. Both kinds of lock are released
-by the operating system or the server if the holder dies."""
+SQLite file an ``flock`` on a lock file beside it (SQLite serves one machine). ``exclusive``
+never waits: a second runner is told the work is in hand and goes away. Both kinds of lock
+are released by the operating system or the server if the holder dies. ``wait_in_turn`` is
+the waiting kind, for one transaction at a time (a second click on the same import)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from .db import Database
 
@@ -50,6 +52,15 @@ def _file_lock(database: Database, name: str) -> Iterator[bool]:
         yield got
     finally:
         os.close(descriptor)  # releases the lock with the last descriptor of the file
+
+
+def wait_in_turn(session: Session, name: str) -> None:
+    """Wait until no other transaction holds ``name``, and hold it until this one ends. On
+    PostgreSQL a transaction-scoped advisory lock: unlike locking a row, it blocks nobody
+    else (not the inserts that reference that row). SQLite runs one writing transaction at a
+    time already (BEGIN IMMEDIATE), so there is nothing more to take."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_advisory_key(name))))
 
 
 @contextmanager

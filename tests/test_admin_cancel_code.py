@@ -281,7 +281,7 @@ def test_the_shop_down_changes_nothing(admin_app: Flask, client: FlaskClient,
 
     html = answer.get_data(as_text=True)
     assert answer.status_code == 502
-    assert "The store did not disable the code, so no points were returned" in html
+    assert "the code is disabled and unused, so no points were returned" in html
     assert "Shopify could not deactivate the code" in html
     assert _state(admin_app, issued) == BEFORE
     fake.fail_next = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,11 +25,22 @@ from plugin_server.admin.code_cancel import (
 )
 from plugin_server.db import Database, unit_of_work
 from plugin_server.loyalty.audit import ledger_differences
+from plugin_server.loyalty.bulk_orders import sync_orders
 from plugin_server.loyalty.errors import NotFound, PlatformRefused
 from plugin_server.loyalty.ledger import post_entry
+from plugin_server.loyalty.orders import sync_order
 from plugin_server.loyalty.redeem import redeem_reward
-from plugin_server.models import LedgerEntry, Member, Order, Redemption, Reward, utcnow
+from plugin_server.models import (
+    AdminActivity,
+    LedgerEntry,
+    Member,
+    Order,
+    Redemption,
+    Reward,
+    utcnow,
+)
 from plugin_server.runtime import Runtime
+from tests.support.builders import customer, order
 from tests.support.woo_store import Woo, open_woo
 
 COST = 40
@@ -171,8 +183,13 @@ def test_an_order_arriving_during_the_store_call_wins(runtime: Runtime,
     with pytest.raises(CancelRefused) as refused:
         cancel_reward_code(runtime.database, merchant_id, redemption_id, "owner", disable)
 
-    assert refused.value.key == "members.cancel.used_on_order"
+    # The merchant is told the code is disabled in the store now, and the log says so.
+    assert refused.value.key == "members.cancel.used_after_disabling"
     assert _balance_and_state(runtime.database, member_id, redemption_id) == (60, "issued")
+    with unit_of_work(runtime.database) as session:
+        assert session.execute(select(AdminActivity.action).where(
+            AdminActivity.merchant_id == merchant_id)).scalars().all() == [
+            "redemption.cancel_refused"]
 
 
 def test_a_store_failure_changes_nothing(runtime: Runtime, merchant_id: int) -> None:
@@ -244,3 +261,46 @@ def test_woocommerce_store_down_changes_nothing(woo: Woo,
     woo.fake.fail_next = []
     assert woo.fake.coupon_applies(_code(woo.runtime.database, redemption_id))
     assert _balance_and_state(woo.runtime.database, member_id, redemption_id) == (60, "issued")
+
+
+# -- a use the store reports late -----------------------------------------------------------------
+
+def test_a_cancelled_code_used_after_all_takes_its_points_back_once(runtime: Runtime,
+                                                                    merchant_id: int) -> None:
+    """The store said "unused" (its count lags), the points came back; then the order that
+    used the code arrives. The points are taken back once, however often the order comes,
+    on the path one order takes and on the burst path."""
+    member_id, redemption_id = _member_with_code(runtime, merchant_id, "demo")
+    code = _code(runtime.database, redemption_id)
+    cancel_reward_code(runtime.database, merchant_id, redemption_id, "owner",
+                       lambda target: DisabledCode(target.code, None, usage_count=0))
+    assert _balance_and_state(runtime.database, member_id, redemption_id) == (100, "cancelled")
+    late = replace(order("LATE-1", who=customer("7", "ana@example.com")),
+                   discount_codes=(code.lower(),), created_at=utcnow(), updated_at=utcnow())
+    for deliver in (lambda session: sync_order(session, merchant_id, late),
+                    lambda session: sync_orders(session, merchant_id, [late]),
+                    lambda session: sync_order(session, merchant_id, late)):
+        with unit_of_work(runtime.database) as session:
+            deliver(session)
+    with unit_of_work(runtime.database) as session:
+        clawbacks = session.execute(select(LedgerEntry.points, LedgerEntry.kind).where(
+            LedgerEntry.member_id == member_id,
+            LedgerEntry.source_kind == "redemption_clawback")).all()
+    assert [tuple(row) for row in clawbacks] == [(-COST, "redemption")]
+    # 100 - 40 (code) + 40 (cancel) - 40 (used after all) + 10 (the order's own award).
+    assert _balance_and_state(runtime.database, member_id, redemption_id)[0] == 70
+
+
+def test_a_burst_of_orders_with_a_cancelled_code_takes_the_points_back(
+        runtime: Runtime, merchant_id: int) -> None:
+    member_id, redemption_id = _member_with_code(runtime, merchant_id, "demo")
+    code = _code(runtime.database, redemption_id)
+    cancel_reward_code(runtime.database, merchant_id, redemption_id, "owner",
+                       lambda target: DisabledCode(target.code, None, usage_count=0))
+    burst = [replace(order(f"B-{number}", who=customer(f"c{number}", f"b{number}@example.com")),
+                     created_at=utcnow(), updated_at=utcnow()) for number in range(3)]
+    burst.append(replace(order("B-CODE", who=customer("7", "ana@example.com")),
+                         discount_codes=(code,), created_at=utcnow(), updated_at=utcnow()))
+    with unit_of_work(runtime.database) as session:
+        sync_orders(session, merchant_id, burst)
+    assert _balance_and_state(runtime.database, member_id, redemption_id)[0] == 70

@@ -53,6 +53,20 @@ class CancelFailed(PlatformRefused):
         self.member_id = member_id
 
 
+class _DisabledButRefused(Exception):
+    """A refusal met after the store already disabled the code."""
+
+    def __init__(self, refused: CancelRefused) -> None:
+        super().__init__(str(refused))
+        self.refused = refused
+
+
+def _disabled_but_refused(refused: CancelRefused, code: str) -> _DisabledButRefused:
+    if refused.key == "members.cancel.used_on_order":
+        refused.key = "members.cancel.used_after_disabling"
+    return _DisabledButRefused(refused)
+
+
 @dataclass(frozen=True)
 class CancelledCode:
     redemption_id: int
@@ -142,12 +156,22 @@ def cancel_reward_code(database: Database, merchant_id: int, redemption_id: int,
         with unit_of_work(database) as session:
             # An order with the code may have arrived while the store was being asked.
             redemption = get_redemption(session, merchant_id, redemption_id, lock=True)
-            _refuse_unless_cancellable(session, redemption, now)
+            try:
+                _refuse_unless_cancellable(session, redemption, now)
+            except CancelRefused as refused:
+                raise _disabled_but_refused(refused, code) from None
             void_redemption(session, merchant_id, redemption_id, VOID_REASON, actor=actor,
                             now=now)
             record_activity(session, merchant_id, actor, "redemption.cancel",
                             {"member": member_id, "redemption": redemption_id, "code": code,
                              "points": points})
+    except _DisabledButRefused as refused:
+        # The store changed (the code is disabled now): the log says so, like a used code.
+        with unit_of_work(database) as session:
+            record_activity(session, merchant_id, actor, "redemption.cancel_refused",
+                            {"member": member_id, "redemption": redemption_id, "code": code,
+                             "reason": str(refused.refused)})
+        raise refused.refused from None
     except IntegrityError:
         # Another cancel credited these points between our check and our write (L1).
         raise CancelRefused(f"redemption {redemption_id} is already cancelled", member_id,

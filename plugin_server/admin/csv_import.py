@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from integrations.base import Customer
 from plugin_server.admin.activity import record_activity
+from plugin_server.exclusive import wait_in_turn
 from plugin_server.loyalty.errors import InvalidArgument
 from plugin_server.loyalty.ledger import post_entry
 from plugin_server.loyalty.members import member_for_customer
-from plugin_server.loyalty.program import get_merchant
 from plugin_server.models import LedgerEntry, Member
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -208,7 +208,8 @@ def apply_import(session: Session, merchant_id: int, actor: str,
                             plan_import(session, merchant_id, parsed, mode="apply"))
     # One apply at a time per merchant: a second click on the same file waits, then finds
     # every line already posted, instead of racing it to the members' and ledger's keys.
-    get_merchant(session, merchant_id, lock=True)
+    # (An advisory lock, not the merchant's row: that would hold up its webhooks.)
+    wait_in_turn(session, f"import:{merchant_id}")
     report = plan_import(session, merchant_id, parsed, mode="apply")
     posted = _already_posted(session, merchant_id, parsed.content_hash)
     for line in parsed.lines:

@@ -44,7 +44,10 @@ class _Candidate:
 
 def _candidate(index: int, order: Order, program: Program) -> _Candidate | None:
     """An order the burst path may take on its own facts, before looking at the database."""
-    if order.refunds or order.cancelled or not award_is_due(order, program.policy)[0]:
+    # An order with a discount code may use a code the merchant cancelled (code_clawback):
+    # sync_order looks; these are few.
+    if (order.refunds or order.cancelled or order.discount_codes
+            or not award_is_due(order, program.policy)[0]):
         return None
     try:
         email = normalise_email(order.customer.email)

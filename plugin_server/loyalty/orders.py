@@ -23,6 +23,7 @@ from integrations.canonical import order_to_dict, parse_order
 from plugin_server.models import LedgerEntry, Member, OrderRefund, utcnow
 from plugin_server.models import Order as OrderRow
 
+from .code_clawback import claw_back_cancelled_codes
 from .ledger import post_entry
 from .members import member_for_customer
 from .program import Program, load_program
@@ -267,6 +268,7 @@ def sync_order(session: Session, merchant_id: int, order: Order, *,
     _merge_order(session, row, order, fresh)
     session.flush()
     previous = session.get(Member, row.member_id) if row.member_id else None
+    claw_back_cancelled_codes(session, row, now)
     member = _owner(session, merchant_id, row, order, fresh, previous, now)
     if member is None:
         row.status_note = "no customer or email to award"
