@@ -29,6 +29,7 @@ from plugin_server.db import unit_of_work
 from plugin_server.loyalty.orders import sync_order
 from plugin_server.loyalty.program import load_program
 from plugin_server.models import (
+    EarningRule,
     LedgerEntry,
     Member,
     ProgramSettings,
@@ -312,3 +313,27 @@ def test_a_ladder_preview_counts_each_welcome_once(app: Flask) -> None:
     climbing = sum(move.members for move in preview.moves if move.upward)
     assert climbing == 4 and preview.entry_rewards == 400
     assert preview.moves == (TierMove(None, "Bronze", 4, upward=True),)
+
+
+def test_a_multiplier_preview_equals_a_replay_under_the_saved_rules(app: Flask) -> None:
+    """Double points on product p1 (every line of the history): the preview equals what the
+    same orders earn when replayed for a shop whose saved rules include that multiplier."""
+    merchant_id = seed(app, tiers=False)
+    change = {"points_per_unit": "1", "rounding": "down", "award_on": "payment",
+              "pending_days": "0", "multipliers_shown": "1",
+              "multipliers-0-target": "product", "multipliers-0-target_id": "p1",
+              "multipliers-0-factor": "2"}
+    preview = preview_of(app, merchant_id, earning=change)
+    assert preview.proposed > preview.issued
+    client = signed_in_client(app, SHOP)
+    saved = client.post("/admin/program/earning", data=form_for(client, {**change,
+                                                                        "mode": "save"}))
+    assert saved.status_code == 200
+    assert recomputed(app, merchant_id).proposed == preview.proposed
+    other = merchant_named(app, OTHER_SHOP).id
+    with unit_of_work(database(app)) as session:
+        session.add(ProgramSettings(merchant_id=other))
+        session.add(EarningRule(merchant_id=other, target="product", target_id="p1",
+                                factor=Decimal(2)))
+    feed(app, OTHER_SHOP, history(utcnow()), utcnow())
+    assert recomputed(app, other).issued == preview.proposed

@@ -17,6 +17,7 @@ from plugin_server.db import unit_of_work
 from plugin_server.loyalty.storefront import public_program
 from plugin_server.models import (
     AdminActivity,
+    EarningRule,
     Member,
     ProgramSettings,
     Reward,
@@ -524,3 +525,74 @@ def test_a_tier_preview_checks_ids_like_a_save(app: Flask, client: FlaskClient) 
     status, page = post(client, "/admin/program/tiers",
                         {**ladder(("", "Gold", "500")), "mode": "preview"})
     assert status == 400 and 'data-field="tiers"' in page
+
+
+# -- product and collection multipliers ------------------------------------------------------
+
+def multipliers_of(app: Flask, shop: str = SHOP) -> list[tuple[str, str, Decimal, str]]:
+    with unit_of_work(database(app)) as session:
+        return [(rule.target, rule.target_id, rule.factor, rule.label)
+                for rule in session.execute(select(EarningRule).where(
+                    EarningRule.merchant_id == merchant_named(app, shop).id)
+                    .order_by(EarningRule.target, EarningRule.target_id)).scalars()]
+
+
+def rules(*rows: tuple[str, str, str, str]) -> dict[str, str]:
+    form = {"multipliers_shown": "1"}
+    for number, (target, target_id, factor, label) in enumerate(rows):
+        form.update({f"multipliers-{number}-target": target,
+                     f"multipliers-{number}-target_id": target_id,
+                     f"multipliers-{number}-factor": factor,
+                     f"multipliers-{number}-label": label})
+    return form
+
+
+def test_multipliers_are_added_changed_and_removed(app: Flask, client: FlaskClient) -> None:
+    status, page = post(client, "/admin/program/earning", {
+        **EARNING, **rules(("product", "gid://shopify/Product/7", "2", "Matcha"),
+                           ("collection", "451", "1.5", "")), "mode": "save"})
+    assert status == 200, page
+    assert multipliers_of(app) == [("collection", "451", Decimal("1.5"), ""),
+                                   ("product", "gid://shopify/Product/7", Decimal(2), "Matcha")]
+    page = client.get("/admin/view/program").get_data(as_text=True)
+    assert 'value="gid://shopify/Product/7"' in page
+    # Change one factor, remove the other (its row ticked), add a third.
+    form = {**EARNING, **rules(("product", "gid://shopify/Product/7", "3", "Matcha"),
+                               ("collection", "451", "1.5", ""), ("product", "99", "0", "")),
+            "multipliers-1-remove": "on", "mode": "save"}
+    status, page = post(client, "/admin/program/earning", form)
+    assert status == 200, page
+    assert multipliers_of(app) == [("product", "99", Decimal(0), ""),
+                                   ("product", "gid://shopify/Product/7", Decimal(3), "Matcha")]
+    logged = activity(app, "settings.earning")[-1]
+    assert logged["product gid://shopify/Product/7: factor"] == ["2", "3"]
+    assert logged["collection 451: factor"] == ["1.5", "—"]
+    assert logged["product 99: factor"] == ["—", "0"]
+    # A form that does not show the multipliers leaves them alone.
+    post(client, "/admin/program/earning", {**EARNING, "points_per_unit": "2", "mode": "save"})
+    assert len(multipliers_of(app)) == 2
+
+
+@pytest.mark.parametrize(("row", "field"), [
+    (("shop", "1", "2", ""), "multipliers-0-target"),
+    (("product", "", "2", "x"), "multipliers-0-target_id"),
+    (("product", "a b", "2", ""), "multipliers-0-target_id"),
+    (("product", "<script>", "2", ""), "multipliers-0-target_id"),
+    (("product", "1", "11", ""), "multipliers-0-factor"),
+    (("product", "1", "-1", ""), "multipliers-0-factor"),
+    (("product", "1", "2", "x" * 121), "multipliers-0-label"),
+])
+def test_invalid_multipliers_are_refused(app: Flask, client: FlaskClient,
+                                         row: tuple[str, str, str, str], field: str) -> None:
+    status, page = post(client, "/admin/program/earning",
+                        {**EARNING, **rules(row), "mode": "save"})
+    assert status == 400 and f'data-field="{field}"' in page
+    assert multipliers_of(app) == [] and activity(app) == []
+
+
+def test_a_product_listed_twice_is_refused(app: Flask, client: FlaskClient) -> None:
+    status, page = post(client, "/admin/program/earning", {
+        **EARNING, **rules(("product", "7", "2", ""), ("product", "7", "3", "")),
+        "mode": "save"})
+    assert status == 400 and 'data-field="multipliers-1-target_id"' in page
+    assert multipliers_of(app) == []

@@ -20,6 +20,7 @@ from plugin_server.loyalty.orders import refund_from_row, with_facts
 from plugin_server.loyalty.program import Program, load_program
 from plugin_server.loyalty.rules import (
     AwardSnapshot,
+    Multiplier,
     TierSpec,
     award_is_due,
     compute_award,
@@ -80,7 +81,10 @@ def proposed_program(session: Session, merchant_id: int, earning: EarningForm | 
             award_on=earning.award_on, pending_days=earning.pending_days,
             include_shipping=earning.include_shipping, include_taxes=earning.include_taxes,
             include_tips=earning.include_tips, include_gift_cards=earning.include_gift_cards,
-            award_test_orders=earning.award_test_orders))
+            award_test_orders=earning.award_test_orders,
+            multipliers=program.policy.multipliers if earning.multipliers is None else tuple(
+                Multiplier(row.target, row.target_id, row.factor)
+                for row in earning.multipliers)))
     if ladder is not None:
         program = replace(program, tier_basis=ladder.basis, tier_window=ladder.window, tiers=tuple(
             TierSpec(tier_id=row.tier_id if row.tier_id is not None else -number,

@@ -23,12 +23,18 @@ from plugin_server.loyalty.widget_settings import (
     storefront_widget,
     validate_widget_settings,
 )
-from plugin_server.models import ProgramSettings, Reward, Tier
+from plugin_server.models import EarningRule, ProgramSettings, Reward, Tier
 
 from .activity import record_activity
 from .i18n import Translator
 from .member_admin import FieldError
-from .settings_forms import EARNING_SWITCHES, EarningForm, RewardForm, TierLadder
+from .settings_forms import (
+    EARNING_SWITCHES,
+    EarningForm,
+    MultiplierRow,
+    RewardForm,
+    TierLadder,
+)
 
 Changes = dict[str, list[Any]]
 REEVALUATE_JOB = "reevaluate_tiers"
@@ -40,6 +46,7 @@ class ProgramState:
     tiers: list[Tier]
     rewards: list[Reward]
     widget: dict[str, Any]
+    multipliers: list[EarningRule]
 
 
 def _shown(value: Any) -> Any:
@@ -65,7 +72,11 @@ def program_state(session: Session, merchant_id: int) -> ProgramState:
     rewards = list(session.execute(
         select(Reward).where(Reward.merchant_id == merchant_id)
         .order_by(Reward.enabled.desc(), Reward.points_cost, Reward.id)).scalars())
-    return ProgramState(settings, tiers, rewards, storefront_widget(settings.widget_json))
+    multipliers = list(session.execute(
+        select(EarningRule).where(EarningRule.merchant_id == merchant_id)
+        .order_by(EarningRule.target, EarningRule.target_id)).scalars())
+    return ProgramState(settings, tiers, rewards, storefront_widget(settings.widget_json),
+                        multipliers)
 
 
 def save_earning(session: Session, merchant_id: int, form: EarningForm, actor: str) -> Changes:
@@ -75,8 +86,35 @@ def save_earning(session: Session, merchant_id: int, form: EarningForm, actor: s
         "award_on": form.award_on.value, "pending_days": form.pending_days,
         **{name: getattr(form, name) for name in EARNING_SWITCHES},
     })
+    if form.multipliers is not None:
+        changes.update(_save_multipliers(session, merchant_id, form.multipliers))
     if changes:
         record_activity(session, merchant_id, actor, "settings.earning", changes)
+    return changes
+
+
+def _save_multipliers(session: Session, merchant_id: int,
+                      rows: tuple[MultiplierRow, ...]) -> Changes:
+    """Make the merchant's product and collection multipliers exactly ``rows``."""
+    stored = {(rule.target, rule.target_id): rule for rule in session.execute(
+        select(EarningRule).where(EarningRule.merchant_id == merchant_id)).scalars()}
+    wanted = {(row.target, row.target_id): row for row in rows}
+    changes: Changes = {}
+    for key, rule in stored.items():
+        if key not in wanted:
+            session.delete(rule)
+            changes[f"{key[0]} {key[1]}: factor"] = [_shown(rule.factor), "—"]
+    session.flush()
+    for key, row in wanted.items():
+        rule = stored.get(key)
+        if rule is None:
+            session.add(EarningRule(merchant_id=merchant_id, target=row.target,
+                                    target_id=row.target_id, factor=row.factor,
+                                    label=row.label))
+            changes[f"{key[0]} {key[1]}: factor"] = ["—", _shown(row.factor)]
+        else:
+            changes.update(_assign(rule, {"factor": row.factor, "label": row.label},
+                                   prefix=f"{key[0]} {key[1]}: "))
     return changes
 
 

@@ -31,6 +31,13 @@ PROGRAM_NAME_LIMIT = 60
 EARNING_SWITCHES = ("include_shipping", "include_taxes", "include_tips", "include_gift_cards",
                     "award_test_orders")
 TIER_FIELDS = ("id", "name", "threshold", "retention", "multiplier", "entry_reward", "perks")
+MULTIPLIER_FIELDS = ("target_id", "factor", "label")
+MULTIPLIER_TARGETS = ("product", "collection")
+MAX_LINE_MULTIPLIER = Decimal(10)
+MAX_MULTIPLIERS = 200
+LABEL_LIMIT = 120
+# A platform's product or collection id: digits, or a GID like gid://shopify/Product/7.
+TARGET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:/.\-]{0,63}")
 
 Form = Mapping[str, str]
 DECIMAL = re.compile(r"-?[0-9]{1,13}(\.[0-9]{1,8})?")
@@ -39,6 +46,16 @@ ID = re.compile(r"[1-9][0-9]{0,17}")
 ROW = re.compile(r"[0-9]{1,4}")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Choice = TypeVar("Choice", Rounding, AwardTrigger, TierBasis, TierWindow)
+
+
+@dataclass(frozen=True)
+class MultiplierRow:
+    """Extra weight for the lines of one product or one collection (2 = double points)."""
+
+    target: str  # "product" | "collection"
+    target_id: str
+    factor: Decimal
+    label: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,8 @@ class EarningForm:
     include_tips: bool
     include_gift_cards: bool
     award_test_orders: bool
+    # None when the form did not show the multipliers: they stay as they are.
+    multipliers: tuple[MultiplierRow, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,35 @@ def parse_earning(form: Form) -> EarningForm:
         award_on=_choice(form, "award_on", AwardTrigger),
         pending_days=_whole(form, "pending_days", 0, MAX_PENDING_DAYS),
         **{name: _switch(form, name) for name in EARNING_SWITCHES},
+        multipliers=(_multipliers(form) if form.get("multipliers_shown") == "1" else None),
     )
+
+
+def _multipliers(form: Form) -> tuple[MultiplierRow, ...]:
+    """The product and collection multipliers as listed (removed and empty rows left out)."""
+    rows: list[MultiplierRow] = []
+    for number in _row_numbers(form, "multipliers"):
+        prefix = f"multipliers-{number}-"
+        if _switch(form, f"{prefix}remove") or not any(
+                form.get(f"{prefix}{name}", "").strip() for name in MULTIPLIER_FIELDS):
+            continue
+        target = form.get(f"{prefix}target", "")
+        if target not in MULTIPLIER_TARGETS:
+            raise FieldError(f"{prefix}target", "program.error.choice",
+                             choices=", ".join(MULTIPLIER_TARGETS))
+        target_id = form.get(f"{prefix}target_id", "").strip()
+        if not TARGET_ID.fullmatch(target_id):
+            raise FieldError(f"{prefix}target_id", "program.error.target_id")
+        if any(row.target == target and row.target_id == target_id for row in rows):
+            raise FieldError(f"{prefix}target_id", "program.error.duplicate_multiplier")
+        rows.append(MultiplierRow(
+            target=target, target_id=target_id,
+            factor=_decimal(form, f"{prefix}factor", Decimal(0), MAX_LINE_MULTIPLIER),
+            label=_text(form, f"{prefix}label", LABEL_LIMIT, required=False)))
+    if len(rows) > MAX_MULTIPLIERS:
+        raise FieldError("multipliers", "program.error.too_many_multipliers",
+                         high=MAX_MULTIPLIERS)
+    return tuple(rows)
 
 
 def _tier_id(form: Form, name: str) -> int | None:
@@ -154,13 +201,13 @@ def _tier_id(form: Form, name: str) -> int | None:
     return int(raw)
 
 
-def _row_numbers(form: Form) -> list[int]:
-    """The tier rows' numbers in the order the form lists them (``tiers-<n>-name``): the
-    order the merchant arranged the ladder in, whatever the numbers."""
+def _row_numbers(form: Form, group: str) -> list[int]:
+    """A group's row numbers in the order the form lists them (``tiers-<n>-name``): the
+    order the merchant arranged the rows in, whatever the numbers."""
     numbers: list[int] = []
     for key in form:
         parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "tiers" and ROW.fullmatch(parts[1]) \
+        if len(parts) == 3 and parts[0] == group and ROW.fullmatch(parts[1]) \
                 and int(parts[1]) not in numbers:
             numbers.append(int(parts[1]))
     return numbers
@@ -192,7 +239,7 @@ def parse_ladder(form: Form) -> TierLadder:
     window = _choice(form, "tier_window", TierWindow)
     rows: list[TierRow] = []
     removed: list[int] = []
-    for number in _row_numbers(form):
+    for number in _row_numbers(form, "tiers"):
         prefix = f"tiers-{number}-"
         tier_id = _tier_id(form, f"{prefix}id")
         if _switch(form, f"{prefix}remove"):
