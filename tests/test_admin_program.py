@@ -552,20 +552,21 @@ def test_multipliers_are_added_changed_and_removed(app: Flask, client: FlaskClie
         **EARNING, **rules(("product", "gid://shopify/Product/7", "2", "Matcha"),
                            ("collection", "451", "1.5", "")), "mode": "save"})
     assert status == 200, page
+    # A Shopify GID is kept as its number, which is what order lines carry.
     assert multipliers_of(app) == [("collection", "451", Decimal("1.5"), ""),
-                                   ("product", "gid://shopify/Product/7", Decimal(2), "Matcha")]
+                                   ("product", "7", Decimal(2), "Matcha")]
     page = client.get("/admin/view/program").get_data(as_text=True)
-    assert 'value="gid://shopify/Product/7"' in page
+    assert 'value="7"' in page
     # Change one factor, remove the other (its row ticked), add a third.
     form = {**EARNING, **rules(("product", "gid://shopify/Product/7", "3", "Matcha"),
                                ("collection", "451", "1.5", ""), ("product", "99", "0", "")),
             "multipliers-1-remove": "on", "mode": "save"}
     status, page = post(client, "/admin/program/earning", form)
     assert status == 200, page
-    assert multipliers_of(app) == [("product", "99", Decimal(0), ""),
-                                   ("product", "gid://shopify/Product/7", Decimal(3), "Matcha")]
+    assert multipliers_of(app) == [("product", "7", Decimal(3), "Matcha"),
+                                   ("product", "99", Decimal(0), "")]
     logged = activity(app, "settings.earning")[-1]
-    assert logged["product gid://shopify/Product/7: factor"] == ["2", "3"]
+    assert logged["product 7: factor"] == ["2", "3"]
     assert logged["collection 451: factor"] == ["1.5", "—"]
     assert logged["product 99: factor"] == ["—", "0"]
     # A form that does not show the multipliers leaves them alone.
@@ -578,6 +579,7 @@ def test_multipliers_are_added_changed_and_removed(app: Flask, client: FlaskClie
     (("product", "", "2", "x"), "multipliers-0-target_id"),
     (("product", "a b", "2", ""), "multipliers-0-target_id"),
     (("product", "<script>", "2", ""), "multipliers-0-target_id"),
+    (("product", "gid://shopify/Order/7", "2", ""), "multipliers-0-target_id"),
     (("product", "1", "11", ""), "multipliers-0-factor"),
     (("product", "1", "-1", ""), "multipliers-0-factor"),
     (("product", "1", "2", "x" * 121), "multipliers-0-label"),

@@ -36,8 +36,10 @@ MULTIPLIER_TARGETS = ("product", "collection")
 MAX_LINE_MULTIPLIER = Decimal(10)
 MAX_MULTIPLIERS = 200
 LABEL_LIMIT = 120
-# A platform's product or collection id: digits, or a GID like gid://shopify/Product/7.
-TARGET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:/.\-]{0,63}")
+# A platform's product or collection id, as order lines carry it (Shopify's and WooCommerce's
+# are numbers); a Shopify GID (gid://shopify/Product/7) is taken as its number.
+TARGET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+SHOPIFY_GID = re.compile(r"gid://shopify/(?:Product|Collection)/([0-9]{1,20})")
 
 Form = Mapping[str, str]
 DECIMAL = re.compile(r"-?[0-9]{1,13}(\.[0-9]{1,8})?")
@@ -177,6 +179,9 @@ def _multipliers(form: Form) -> tuple[MultiplierRow, ...]:
             raise FieldError(f"{prefix}target", "program.error.choice",
                              choices=", ".join(MULTIPLIER_TARGETS))
         target_id = form.get(f"{prefix}target_id", "").strip()
+        # Order lines carry the number alone (a GID's tail), so that is what is kept.
+        gid = SHOPIFY_GID.fullmatch(target_id)
+        target_id = gid.group(1) if gid else target_id
         if not TARGET_ID.fullmatch(target_id):
             raise FieldError(f"{prefix}target_id", "program.error.target_id")
         if any(row.target == target and row.target_id == target_id for row in rows):
