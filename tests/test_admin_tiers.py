@@ -118,13 +118,18 @@ def test_amount_spent_thresholds_may_have_cents(app: Flask, client: FlaskClient)
     assert settings_of(app)["tier_basis"] == "amount_spent"
 
 
-def test_another_merchants_tier_ids_are_not_found(app: Flask, client: FlaskClient) -> None:
+def their_tier(app: Flask) -> int:
+    """A tier of the other shop (Theirs, from 10): a guess at an id this merchant has not."""
     with unit_of_work(database(app)) as session:
         theirs = Tier(merchant_id=merchant_named(app, OTHER_SHOP).id, name="Theirs",
                       threshold=Decimal(10))
         session.add(theirs)
         session.flush()
-        their_id = theirs.id
+        return theirs.id
+
+
+def test_another_merchants_tier_ids_are_not_found(app: Flask, client: FlaskClient) -> None:
+    their_id = their_tier(app)
     for form in (ladder((str(their_id), "Mine now", "10")),
                  ladder(("", "Silver", "100"), (str(their_id), "Theirs", "200",
                                                 {"remove": "on"}))):
@@ -209,12 +214,7 @@ def test_members_of_a_retired_top_tier_get_no_welcome_to_the_tier_below(
 
 
 def test_a_tier_preview_checks_ids_like_a_save(app: Flask, client: FlaskClient) -> None:
-    with unit_of_work(database(app)) as session:
-        theirs = Tier(merchant_id=merchant_named(app, OTHER_SHOP).id, name="Theirs",
-                      threshold=Decimal(1))
-        session.add(theirs)
-        session.flush()
-        their_id = theirs.id
+    their_id = their_tier(app)
     status, _page = post(client, "/admin/program/tiers",
                          {**ladder((str(their_id), "Gold", "10")), "mode": "preview"})
     assert status == 404
