@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from werkzeug.test import TestResponse
 
 from plugin_server.db import unit_of_work
 from plugin_server.loyalty.ledger import post_entry
@@ -88,6 +89,15 @@ def _db(app: Flask):  # type: ignore[no-untyped-def]
 def _balance(app: Flask, member_id: int) -> int:
     with _db(app) as session:
         return session.get(Member, member_id).balance  # type: ignore[union-attr]
+
+
+def _adjust(client: FlaskClient, member_id: int, points: str, reason: str, *,
+            csrf: bool = True) -> TestResponse:
+    """POST an adjustment of the member, with the page's CSRF token unless told not to."""
+    data = {"points": points, "reason": reason}
+    if csrf:
+        data["csrf_token"] = csrf_token(client)
+    return client.post(f"/admin/members/{member_id}/adjust", data=data)
 
 
 def _counts(app: Flask) -> tuple[int, int]:
@@ -210,9 +220,7 @@ def test_a_refused_adjustment_changes_nothing(admin_app: Flask, client: FlaskCli
                                               field: str, message: str) -> None:
     member_id = shop.members[3]
     before = _counts(admin_app)
-    answer = client.post(f"/admin/members/{member_id}/adjust",
-                         data={"points": points, "reason": reason,
-                               "csrf_token": csrf_token(client)})
+    answer = _adjust(client, member_id, points, reason)
     assert answer.status_code == 400
     html = answer.get_data(as_text=True)
     assert re.search(rf'data-field="{field}">[^<]*{re.escape(message)}', html)
@@ -222,9 +230,7 @@ def test_a_refused_adjustment_changes_nothing(admin_app: Flask, client: FlaskCli
 
 def test_a_deduction_of_the_whole_balance_is_allowed(admin_app: Flask, client: FlaskClient,
                                                      shop: Shop) -> None:
-    answer = client.post(f"/admin/members/{shop.members[3]}/adjust",
-                         data={"points": "-103", "reason": "closing",
-                               "csrf_token": csrf_token(client)})
+    answer = _adjust(client, shop.members[3], "-103", "closing")
     assert answer.status_code == 200
     assert _balance(admin_app, shop.members[3]) == 0
 
@@ -232,8 +238,7 @@ def test_a_deduction_of_the_whole_balance_is_allowed(admin_app: Flask, client: F
 def test_an_adjustment_without_the_csrf_token_is_refused(admin_app: Flask, client: FlaskClient,
                                                          shop: Shop) -> None:
     before = _counts(admin_app)
-    answer = client.post(f"/admin/members/{shop.members[3]}/adjust",
-                         data={"points": "10", "reason": "no token"})
+    answer = _adjust(client, shop.members[3], "10", "no token", csrf=False)
     assert answer.status_code == 403
     assert _balance(admin_app, shop.members[3]) == 103
     assert _counts(admin_app) == before
@@ -241,9 +246,7 @@ def test_an_adjustment_without_the_csrf_token_is_refused(admin_app: Flask, clien
 
 def test_another_merchants_member_cannot_be_adjusted(admin_app: Flask, client: FlaskClient,
                                                      shop: Shop) -> None:
-    answer = client.post(f"/admin/members/{shop.other_member}/adjust",
-                         data={"points": "10", "reason": "nope",
-                               "csrf_token": csrf_token(client)})
+    answer = _adjust(client, shop.other_member, "10", "nope")
     assert answer.status_code == 404
     assert _balance(admin_app, shop.other_member) == 500
 
@@ -252,8 +255,7 @@ def test_an_adjustment_reevaluates_the_tier(admin_app: Flask, client: FlaskClien
                                             shop: Shop) -> None:
     # member03 was put in Gold (threshold 1000) with no orders: tier progress counts orders,
     # not adjustments, so re-evaluation after the adjustment moves them out, with history.
-    answer = client.post(f"/admin/members/{shop.members[3]}/adjust",
-                         data={"points": "5", "reason": "check", "csrf_token": csrf_token(client)})
+    answer = _adjust(client, shop.members[3], "5", "check")
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200
     assert "Tier history" in html

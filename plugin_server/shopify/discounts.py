@@ -4,11 +4,12 @@ cancels it, through the Admin API."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from integrations.base import CodeToDisable, DisabledCode, DiscountRequest, IssuedCode
-from integrations.shopify.admin import AdminError
+from integrations.shopify.admin import AdminClient, AdminError
 from integrations.shopify.discounts import (
     DiscountRefused,
     create_discount_code,
@@ -24,38 +25,43 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def _shop(runtime: Runtime, merchant_id: int, doing: str) -> Iterator[AdminClient]:
+    """The shop's Admin client; its failures become PlatformRefused naming ``doing``."""
+    try:
+        with admin_client(runtime, merchant_id) as client:
+            yield client
+    except NotConnected as error:
+        raise PlatformRefused(f"the store is not connected: {error}") from error
+    except AdminError as error:
+        raise PlatformRefused(f"Shopify could not {doing}: {error}") from error
+
+
 def shopify_code_issuer(runtime: Runtime) -> Callable[[DiscountRequest], IssuedCode]:
     def issue(request: DiscountRequest) -> IssuedCode:
-        try:
-            with admin_client(runtime, request.merchant_id) as client:
+        with _shop(runtime, request.merchant_id, "create the discount code") as client:
+            try:
                 return create_discount_code(client, request)
-        except NotConnected as error:
-            raise PlatformRefused(f"the store is not connected: {error}") from error
-        except DiscountRefused as error:
-            if error.code == "taken":
-                # Our codes carry 80 random bits: one that exists already is this very code,
-                # created by an earlier attempt whose answer was lost (the client retries).
-                log.info("code of redemption %s exists already; it is ours",
-                         request.redemption_id)
-                return IssuedCode(code=request.code)
-            raise PlatformRefused(f"Shopify refused the discount code: {error}") from error
-        except AdminError as error:
-            raise PlatformRefused(f"Shopify could not create the discount code: "
-                                  f"{error}") from error
+            except DiscountRefused as error:
+                if error.code == "taken":
+                    # Our codes carry 80 random bits: one that exists already is this very
+                    # code, created by an earlier attempt whose answer was lost (the client
+                    # retries).
+                    log.info("code of redemption %s exists already; it is ours",
+                             request.redemption_id)
+                    return IssuedCode(code=request.code)
+                raise PlatformRefused(f"Shopify refused the discount code: {error}") from error
 
     return issue
 
 
 def shopify_code_disabler(runtime: Runtime) -> Callable[[CodeToDisable], DisabledCode]:
     def disable(target: CodeToDisable) -> DisabledCode:
-        try:
-            with admin_client(runtime, target.merchant_id) as client:
+        with _shop(runtime, target.merchant_id, "deactivate the code") as client:
+            try:
                 return disable_discount_code(client, target)
-        except NotConnected as error:
-            raise PlatformRefused(f"the store is not connected: {error}") from error
-        except DiscountRefused as error:
-            raise PlatformRefused(f"Shopify refused to deactivate the code: {error}") from error
-        except AdminError as error:
-            raise PlatformRefused(f"Shopify could not deactivate the code: {error}") from error
+            except DiscountRefused as error:
+                raise PlatformRefused(f"Shopify refused to deactivate the code: "
+                                      f"{error}") from error
 
     return disable

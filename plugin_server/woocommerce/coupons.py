@@ -5,7 +5,8 @@ merchant cancels it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -50,27 +51,29 @@ def _create(client: WooClient, request: DiscountRequest) -> IssuedCode:
     raise PlatformRefused("WooCommerce refused every code offered for this coupon")
 
 
+@contextmanager
+def _store(runtime: Runtime, merchant_id: int, doing: str) -> Iterator[WooClient]:
+    """The store's REST client; its failures become PlatformRefused naming ``doing``."""
+    try:
+        with woo_client(runtime, merchant_id) as client:
+            yield client
+    except NotConnected as error:
+        raise PlatformRefused(f"the store is not connected: {error}") from error
+    except WooError as error:
+        raise PlatformRefused(f"WooCommerce could not {doing}: {error}") from error
+
+
 def woocommerce_code_issuer(runtime: Runtime) -> Callable[[DiscountRequest], IssuedCode]:
     def issue(request: DiscountRequest) -> IssuedCode:
-        try:
-            with woo_client(runtime, request.merchant_id) as client:
-                return _create(client, request)
-        except NotConnected as error:
-            raise PlatformRefused(f"the store is not connected: {error}") from error
-        except WooError as error:
-            raise PlatformRefused(f"WooCommerce could not create the coupon: {error}") from error
+        with _store(runtime, request.merchant_id, "create the coupon") as client:
+            return _create(client, request)
 
     return issue
 
 
 def woocommerce_code_disabler(runtime: Runtime) -> Callable[[CodeToDisable], DisabledCode]:
     def disable(target: CodeToDisable) -> DisabledCode:
-        try:
-            with woo_client(runtime, target.merchant_id) as client:
-                return disable_coupon(client, target)
-        except NotConnected as error:
-            raise PlatformRefused(f"the store is not connected: {error}") from error
-        except WooError as error:
-            raise PlatformRefused(f"WooCommerce could not disable the coupon: {error}") from error
+        with _store(runtime, target.merchant_id, "disable the coupon") as client:
+            return disable_coupon(client, target)
 
     return disable
